@@ -1,0 +1,212 @@
+"""The analyte registry: every laboratory or clinical quantity, its codes and its units.
+
+The registry is data (``data/analytes.toml``); this module loads it and converts values
+to canonical units. Nothing downstream ever sees a non-canonical unit. A unit is never
+guessed: an unknown, missing or refused unit, or a value implausible for the analyte
+in that unit, raises :class:`UnitError` naming the analyte, value, unit and accepted
+units. Facts: ``shared/clinical/criteria.md`` §15.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from .errors import UnitError
+
+SIGNIFICANT_DIGITS = 12  # converted values are rounded so that 3.6 g/L is 360 mg/dL exactly
+
+
+def fold_unit(spelling: str) -> str:
+    """The form in which unit spellings are compared: trimmed, case-folded, micro as 'u'."""
+    return "".join(spelling.split()).replace("µ", "u").replace("μ", "u").replace("mcg", "ug").casefold()
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """canonical = (value - subtract) * multiply / divide, then rounded."""
+
+    subtract: float = 0.0
+    multiply: float = 1.0
+    divide: float = 1.0
+
+    @property
+    def is_identity(self) -> bool:
+        return self.subtract == 0 and self.multiply == 1 and self.divide == 1
+
+    def apply(self, values):
+        """Convert a float or an array; NaN stays NaN."""
+        if self.is_identity:
+            return values
+        out = (np.asarray(values, dtype=np.float64) - self.subtract) * self.multiply / self.divide
+        out = round_significant(out)
+        return float(out) if np.ndim(out) == 0 else out
+
+
+def round_significant(values, digits: int = SIGNIFICANT_DIGITS):
+    """Round to ``digits`` significant digits (vectorised), removing binary noise of a conversion."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where((v == 0) | ~np.isfinite(v), 0.0, np.floor(np.log10(np.abs(v))))
+    exponent = (digits - 1 - mag).astype(np.int64)
+    # Scale by an exact power of ten, round, and scale back by the same power: the last
+    # step divides an integer-valued double by 10**k, which is correctly rounded.
+    pos = exponent >= 0
+    p = np.power(10.0, np.abs(exponent))
+    rounded = np.where(pos, np.round(v * p) / p, np.round(v / p) * p)
+    return np.where(np.isfinite(v), rounded, v)
+
+
+@dataclass(frozen=True)
+class Analyte:
+    id: str
+    label: str
+    canonical_unit: str
+    loinc: tuple[str, ...]
+    omop_concept_ids: tuple[int, ...]
+    mimic_itemids: tuple[int, ...]
+    plausible: tuple[float, float]
+    decimals: int
+    units: dict[str, Conversion] = field(repr=False)
+    refused: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def accepted_units(self) -> list[str]:
+        return list(self.units)
+
+    def conversion(self, unit: str | None, *, field_path: str | None = None, value=None) -> Conversion:
+        """The conversion for a unit spelling, or a UnitError that says what is accepted."""
+        where = field_path or self.id
+        accepted = ", ".join(self.accepted_units)
+        if unit is None or (isinstance(unit, str) and not unit.strip()):
+            raise UnitError(
+                where,
+                f"{self.label} value {value!r} has no unit; a unit is never assumed. "
+                f"Accepted units: {accepted}",
+            )
+        if not isinstance(unit, str):
+            raise UnitError(where, f"{self.label} unit must be a string, got {unit!r}")
+        folded = fold_unit(unit)
+        conv = _folded_units(self.id).get(folded)
+        if conv is not None:
+            return conv
+        reason = _folded_refused(self.id).get(folded)
+        if reason is not None:
+            raise UnitError(where, f"{self.label} value {value!r} in unit {unit!r} is refused: {reason}")
+        raise UnitError(
+            where,
+            f"{self.label} value {value!r} has unit {unit!r}, which is not an accepted unit for "
+            f"{self.label}. Accepted units: {accepted}",
+        )
+
+    def to_canonical(self, value: float, unit: str | None, *, field_path: str | None = None) -> float:
+        """Convert one value, checking that it is a finite number and plausible."""
+        where = field_path or self.id
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnitError(where, f"{self.label} value must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise UnitError(where, f"{self.label} value must be finite, got {value!r}")
+        conv = self.conversion(unit, field_path=where, value=value)
+        canonical = float(conv.apply(float(value)))
+        self.check_plausible(canonical, value=value, unit=unit, field_path=where)
+        return canonical
+
+    def check_plausible(self, canonical: float, *, value=None, unit=None, field_path=None) -> None:
+        lo, hi = self.plausible
+        if not (lo <= canonical <= hi):
+            shown = f"{value!r} {unit}" if value is not None else f"{canonical!r} {self.canonical_unit}"
+            raise UnitError(
+                field_path or self.id,
+                f"{self.label} {shown} is implausible (= {canonical:g} {self.canonical_unit}; "
+                f"plausible {lo:g}-{hi:g} {self.canonical_unit}). Is the unit right? "
+                f"Accepted units: {', '.join(self.accepted_units)}",
+            )
+
+    def plausible_mask(self, canonical: np.ndarray) -> np.ndarray:
+        lo, hi = self.plausible
+        return (canonical >= lo) & (canonical <= hi)
+
+
+def _conversion_from(spec: dict) -> Conversion:
+    unknown = set(spec) - {"subtract", "multiply", "divide"}
+    if unknown:
+        raise ValueError(f"unknown conversion keys {sorted(unknown)}")
+    return Conversion(
+        subtract=float(spec.get("subtract", 0)),
+        multiply=float(spec.get("multiply", 1)),
+        divide=float(spec.get("divide", 1)),
+    )
+
+
+@cache
+def registry() -> dict[str, Analyte]:
+    """All analytes by id, loaded once from the packaged TOML."""
+    text = resources.files("maswatch").joinpath("data/analytes.toml").read_text(encoding="utf-8")
+    raw = tomllib.loads(text)["analytes"]
+    out: dict[str, Analyte] = {}
+    for aid, a in raw.items():
+        units = {spelling: _conversion_from(spec) for spelling, spec in a["units"].items()}
+        folded = [fold_unit(u) for u in units] + [fold_unit(u) for u in a.get("refused", {})]
+        clashes = sorted({f for f in folded if folded.count(f) > 1})
+        if clashes:
+            raise ValueError(f"analyte {aid}: unit spellings collide after folding: {clashes}")
+        if not units[a["canonical_unit"]].is_identity:
+            raise ValueError(f"analyte {aid}: canonical unit must convert by identity")
+        out[aid] = Analyte(
+            id=aid,
+            label=a["label"],
+            canonical_unit=a["canonical_unit"],
+            loinc=tuple(a["loinc"]),
+            omop_concept_ids=tuple(a["omop_concept_ids"]),
+            mimic_itemids=tuple(a["mimic_itemids"]),
+            plausible=(float(a["plausible"][0]), float(a["plausible"][1])),
+            decimals=int(a["decimals"]),
+            units=units,
+            refused=dict(a.get("refused", {})),
+        )
+    return out
+
+
+@cache
+def _folded_units(aid: str) -> dict[str, Conversion]:
+    return {fold_unit(u): c for u, c in registry()[aid].units.items()}
+
+
+@cache
+def _folded_refused(aid: str) -> dict[str, str]:
+    return {fold_unit(u): r for u, r in registry()[aid].refused.items()}
+
+
+def get(analyte_id: str) -> Analyte:
+    try:
+        return registry()[analyte_id]
+    except KeyError:
+        raise KeyError(f"unknown analyte {analyte_id!r}; known: {', '.join(registry())}") from None
+
+
+@cache
+def by_loinc() -> dict[str, str]:
+    """LOINC code -> analyte id."""
+    return {code: a.id for a in registry().values() for code in a.loinc}
+
+
+@cache
+def by_omop_concept() -> dict[int, str]:
+    return {cid: a.id for a in registry().values() for cid in a.omop_concept_ids}
+
+
+@cache
+def by_mimic_itemid() -> dict[int, str]:
+    return {iid: a.id for a in registry().values() for iid in a.mimic_itemids}
+
+
+LAB_IDS = (
+    "ferritin", "platelets", "wbc", "neutrophils", "hemoglobin", "ast", "alt", "ldh",
+    "triglycerides", "fibrinogen", "esr", "crp", "scd25", "d_dimer", "il18", "cxcl9",
+)
+"""Lab keys of the snapshot contract, in display order."""

@@ -1,0 +1,116 @@
+"""What every instrument declares and returns.
+
+An instrument module holds its thresholds as module constants mirroring the paper's
+table, a :class:`InstrumentSpec` (citation, population, intended use, items and the
+inputs each item reads) and ``evaluate(batch, settings) -> InstrumentResult``, a pure
+vectorised function. Rendering to JSON and tables lives elsewhere (``maswatch.report``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..batch import CONTEXTS, SnapshotBatch
+from ..logic import NO, TRI, UNKNOWN, YES, Interval
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    id: str
+    label: str
+    inputs: tuple[str, ...]
+    """Dotted snapshot paths the item reads (``labs.ferritin``, ``findings.fever``)."""
+    threshold: str
+    """The cut-off as published, in the paper's unit and direction."""
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    id: str
+    title: str
+    citation: str
+    doi: str
+    population: str
+    intended_use: str
+    criteria_section: str
+    items: tuple[ItemSpec, ...]
+    applicable: dict[str, bool]
+    """Contexts (see ``batch.CONTEXTS``) where the instrument's population fits; 'unknown' -> undetermined."""
+    scored: bool = False
+    cutoff_text: str = ""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Reason texts by key, shown when the instrument raises that note for a row."""
+
+    def item(self, item_id: str) -> ItemSpec:
+        for it in self.items:
+            if it.id == item_id:
+                return it
+        raise KeyError(item_id)
+
+    def applicability(self, context: np.ndarray) -> np.ndarray:
+        table = np.array(
+            [UNKNOWN if c == "unknown" else (YES if self.applicable.get(c, False) else NO) for c in CONTEXTS],
+            dtype=TRI,
+        )
+        return table[context]
+
+    @property
+    def reference(self) -> str:
+        return f"{self.citation} doi:{self.doi}"
+
+
+@dataclass
+class ItemResult:
+    status: np.ndarray
+    """Tri-state: 0 not met, 1 unknown, 2 met (for a banded item: met = scores points)."""
+    points_min: np.ndarray | None = None
+    points_max: np.ndarray | None = None
+
+
+@dataclass
+class InstrumentResult:
+    spec: InstrumentSpec
+    verdict: np.ndarray
+    """0 not_met, 1 indeterminate, 2 met."""
+    applicable: np.ndarray
+    items: dict[str, ItemResult]
+    score_min: np.ndarray | None = None
+    score_max: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    """Instrument-specific outputs by JSON key (NaN = not determined)."""
+    notes: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per row, which of ``spec.notes`` apply (bool arrays)."""
+    unverified: list[str] = field(default_factory=list)
+    settings_used: dict[str, object] = field(default_factory=dict)
+
+
+Evaluate = Callable[[SnapshotBatch, object], InstrumentResult]
+
+
+def banded(x: Interval, points: Callable[[np.ndarray], np.ndarray], *, increasing: bool) -> ItemResult:
+    """Points for an item whose points never decrease (or never increase) with the value.
+
+    The lowest and highest points still possible come from the interval's two ends.
+    """
+    p_lo, p_hi = points(x.lo), points(x.hi)
+    pmin, pmax = (p_lo, p_hi) if increasing else (p_hi, p_lo)
+    pmin = pmin.astype(np.float64)
+    pmax = pmax.astype(np.float64)
+    status = (pmin > 0).astype(TRI) + (pmax > 0).astype(TRI)
+    return ItemResult(status=status, points_min=pmin, points_max=pmax)
+
+
+def flag_points(status: np.ndarray, points: float) -> ItemResult:
+    """A yes/no item worth ``points`` when met."""
+    lo = (status == YES) * float(points)
+    hi = (status >= UNKNOWN) * float(points)
+    return ItemResult(status=status, points_min=lo.astype(np.float64), points_max=hi.astype(np.float64))
+
+
+def total(items: dict[str, ItemResult]) -> tuple[np.ndarray, np.ndarray]:
+    lo = sum(it.points_min for it in items.values())
+    hi = sum(it.points_max for it in items.values())
+    return lo, hi

@@ -1,0 +1,110 @@
+"""HLH-2004 diagnostic criteria.
+
+Henter JI, Horne A, Aricó M, et al. HLH-2004: Diagnostic and therapeutic guidelines for
+hemophagocytic lymphohistiocytosis. Pediatr Blood Cancer 2007;48(2):124-131.
+doi:10.1002/pbc.21039. (criteria.md §2)
+
+Population: developed for children with (familial) HLH; widely applied to secondary
+HLH/MAS and adults but not validated for MAS. Diagnostic guideline (expert opinion).
+
+Rule: a molecular diagnosis consistent with HLH, OR >= 5 of 8 criteria. Directions as
+the primary: cytopenias <, ferritin >=, triglycerides >=, fibrinogen <=, sCD25 >=.
+Fever is the clinician's finding; only when it is not given does a temperature at or
+above a configurable value (default 38.5 °C, UNVERIFIED) count as fever.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..batch import SnapshotBatch
+from ..logic import UNKNOWN, YES, any_of, at_least, count_met, count_possible, either, ge, le, lt
+from ..settings import DEFAULT, Settings
+from ._base import InstrumentResult, InstrumentSpec, ItemResult, ItemSpec
+
+HEMOGLOBIN_LT_G_DL = 9.0  # < 90 g/L
+HEMOGLOBIN_INFANT_LT_G_DL = 10.0  # < 100 g/L in infants < 4 weeks
+INFANT_AGE_LT_YEARS = 28 / 365.25  # 4 weeks
+PLATELETS_LT_1E9_L = 100
+NEUTROPHILS_LT_1E9_L = 1.0
+CYTOPENIA_LINEAGES_REQUIRED = 2
+TRIGLYCERIDES_GE_MMOL_L = 3.0
+FIBRINOGEN_LE_MG_DL = 150  # 1.5 g/L
+FERRITIN_GE_UG_L = 500
+SCD25_GE_U_ML = 2400
+CRITERIA_REQUIRED = 5
+
+SPEC = InstrumentSpec(
+    id="hlh2004",
+    title="HLH-2004 diagnostic criteria",
+    citation="Henter JI, et al. Pediatr Blood Cancer 2007;48(2):124-131.",
+    doi="10.1002/pbc.21039",
+    population="Children with (familial) HLH; applied to secondary HLH and adults, not validated for MAS.",
+    intended_use="Diagnosis of HLH (expert consensus; no derivation statistics).",
+    criteria_section="criteria.md §2",
+    items=(
+        ItemSpec("molecular_diagnosis", "Molecular diagnosis consistent with HLH", ("patient.hlh_molecular_diagnosis",),
+                 "pathogenic variant in an HLH-associated gene (sufficient alone)"),
+        ItemSpec("fever", "Fever", ("findings.fever", "findings.temperature"),
+                 "fever (finding; if not given, temperature >= configured value)"),
+        ItemSpec("splenomegaly", "Splenomegaly", ("findings.splenomegaly",), "present"),
+        ItemSpec("cytopenias", "Cytopenias (>= 2 of 3 lineages)",
+                 ("labs.hemoglobin", "labs.platelets", "labs.neutrophils", "patient.age_years"),
+                 "Hb < 90 g/L (< 100 g/L under 4 weeks), platelets < 100 x10^9/L, neutrophils < 1.0 x10^9/L"),
+        ItemSpec("triglycerides_fibrinogen", "Hypertriglyceridaemia and/or hypofibrinogenaemia",
+                 ("labs.triglycerides", "labs.fibrinogen"), "fasting TG >= 3.0 mmol/L or fibrinogen <= 1.5 g/L"),
+        ItemSpec("hemophagocytosis", "Haemophagocytosis (marrow, spleen or lymph nodes)",
+                 ("findings.marrow_hemophagocytosis", "findings.tissue_hemophagocytosis"), "present, no malignancy"),
+        ItemSpec("nk_activity", "Low or absent NK-cell activity", ("findings.nk_activity_low",), "low or absent"),
+        ItemSpec("ferritin", "Ferritin", ("labs.ferritin",), ">= 500 ug/L"),
+        ItemSpec("scd25", "sCD25 (soluble IL-2 receptor)", ("labs.scd25",), ">= 2,400 U/mL"),
+    ),
+    applicable={c: True for c in ("sjia", "aosd", "sle", "other_rheumatic", "none")},
+    cutoff_text="molecular diagnosis, or at least 5 of 8 criteria",
+    notes={"molecular": "Met by a molecular diagnosis consistent with HLH (criterion 1)."},
+)
+
+_COUNTED = ("fever", "splenomegaly", "cytopenias", "triglycerides_fibrinogen", "hemophagocytosis",
+            "nk_activity", "ferritin", "scd25")
+
+
+def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> InstrumentResult:
+    settings = settings or DEFAULT
+    fever_finding = batch.finding("fever")
+    fever_by_temperature = ge(batch.lab("temperature"), settings.hlh2004_fever_temperature_c)
+    fever = np.where(fever_finding == UNKNOWN, fever_by_temperature, fever_finding)
+
+    infant = lt(batch.age, INFANT_AGE_LT_YEARS)
+    hb = batch.lab("hemoglobin")
+    anaemia = either(infant, lt(hb, HEMOGLOBIN_INFANT_LT_G_DL), lt(hb, HEMOGLOBIN_LT_G_DL))
+    cytopenias = at_least(
+        CYTOPENIA_LINEAGES_REQUIRED,
+        anaemia,
+        lt(batch.lab("platelets"), PLATELETS_LT_1E9_L),
+        lt(batch.lab("neutrophils"), NEUTROPHILS_LT_1E9_L),
+    )
+    items = {
+        "molecular_diagnosis": batch.flag("hlh_molecular_diagnosis"),
+        "fever": fever,
+        "splenomegaly": batch.finding("splenomegaly"),
+        "cytopenias": cytopenias,
+        "triglycerides_fibrinogen": any_of(
+            ge(batch.lab("triglycerides"), TRIGLYCERIDES_GE_MMOL_L), le(batch.lab("fibrinogen"), FIBRINOGEN_LE_MG_DL)
+        ),
+        "hemophagocytosis": any_of(batch.finding("marrow_hemophagocytosis"), batch.finding("tissue_hemophagocytosis")),
+        "nk_activity": batch.finding("nk_activity_low"),
+        "ferritin": ge(batch.lab("ferritin"), FERRITIN_GE_UG_L),
+        "scd25": ge(batch.lab("scd25"), SCD25_GE_U_ML),
+    }
+    counted = [items[k] for k in _COUNTED]
+    verdict = any_of(items["molecular_diagnosis"], at_least(CRITERIA_REQUIRED, *counted))
+    return InstrumentResult(
+        spec=SPEC,
+        verdict=verdict,
+        applicable=SPEC.applicability(batch.context),
+        items={k: ItemResult(v) for k, v in items.items()},
+        extras={"criteria_met": count_met(*counted), "criteria_possible": count_possible(*counted)},
+        notes={"molecular": items["molecular_diagnosis"] == YES},
+        unverified=settings.unverified("hlh2004"),
+        settings_used={"hlh2004_fever_temperature_c": settings.hlh2004_fever_temperature_c},
+    )

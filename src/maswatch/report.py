@@ -1,0 +1,149 @@
+"""Instrument results (columns) -> one explainable JSON object per evaluation point.
+
+Rendering only: every decision was taken by the instruments. For each row this gives
+the verdict, applicability, the items with the values used (canonical and as given),
+thresholds and statuses, the score range, and the inputs whose absence leaves the
+verdict open (``missing``) — what to order or examine next.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import analytes
+from .batch import SnapshotBatch
+from .instruments import InstrumentResult
+from .logic import ITEM_STATUS_NAMES, UNKNOWN, VERDICT_NAMES
+
+_APPLICABLE = {0: False, 1: None, 2: True}
+
+
+def _num(x):
+    """A JSON number: ints stay ints, NaN -> None, floats rounded for display stability."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return None
+    if x.is_integer() and abs(x) < 2**53:
+        return int(x)
+    return round(x, 6)
+
+
+def input_present(batch: SnapshotBatch, path: str, i: int) -> bool:
+    section, name = path.split(".")
+    if section == "labs" or (section == "findings" and name == "temperature"):
+        return bool(batch.quantities[name].present[i])
+    if section == "findings":
+        return bool(batch.findings[name][i] != UNKNOWN)
+    if name == "age_years":
+        return bool(batch.age.present[i])
+    if name == "context":
+        return bool(batch.context[i] != 0)
+    return bool(batch.flags[name][i] != UNKNOWN)
+
+
+def input_evidence(batch: SnapshotBatch, path: str, i: int) -> dict:
+    """The value an item used: canonical (with interval bounds if censored) and as given."""
+    section, name = path.split(".")
+    if section == "labs" or (section == "findings" and name == "temperature"):
+        x = batch.quantities[name]
+        unit = analytes.get(name).canonical_unit
+        out: dict = {"input": path, "unit": unit}
+        if not x.present[i]:
+            out["value"] = None
+        elif x.lo[i] == x.hi[i]:
+            out["value"] = _num(x.lo[i])
+        else:
+            given = (batch.given[i] if batch.given else {}).get(name, {})
+            out["value"] = None
+            out["censored"] = given.get("comparator") or "interval"
+            if given:
+                out["bound"] = _num(analytes.get(name).conversion(given["unit"]).apply(float(given["value"])))
+        if batch.given is not None and name in batch.given[i]:
+            out["as_given"] = batch.given[i][name]
+        return out
+    if name == "age_years":
+        return {"input": path, "value": _num(batch.age.lo[i]) if batch.age.present[i] else None, "unit": "a"}
+    tri = batch.findings[name][i] if section == "findings" else batch.flags[name][i]
+    return {"input": path, "value": None if tri == UNKNOWN else bool(tri == 2)}
+
+
+def result_row(result: InstrumentResult, batch: SnapshotBatch, i: int) -> dict:
+    spec = result.spec
+    verdict = int(result.verdict[i])
+    items = []
+    missing: list[str] = []
+    censored: list[str] = []
+    for it in spec.items:
+        r = result.items[it.id]
+        status = int(r.status[i])
+        entry = {
+            "id": it.id,
+            "label": it.label,
+            "threshold": it.threshold,
+            "status": ITEM_STATUS_NAMES[status],
+            "inputs": [input_evidence(batch, p, i) for p in it.inputs],
+        }
+        if r.points_min is not None:
+            lo, hi = r.points_min[i], r.points_max[i]
+            entry["points"] = _num(lo) if lo == hi else None
+            entry["points_min"] = _num(lo)
+            entry["points_max"] = _num(hi)
+        if spec.id == "ms_score" and it.inputs[0].startswith("labs.") and status == 2:
+            entry["status"] = "scored"
+        items.append(entry)
+        if verdict == 1 and status == 1:
+            for p in it.inputs:
+                if not input_present(batch, p, i):
+                    if p not in missing:
+                        missing.append(p)
+                elif p.startswith("labs.") and p not in censored:
+                    q = batch.quantities[p.split(".")[1]]
+                    if q.lo[i] != q.hi[i]:
+                        censored.append(p)
+    out = {
+        "verdict": VERDICT_NAMES[verdict],
+        "applicable": _APPLICABLE[int(result.applicable[i])],
+        "title": spec.title,
+        "items": items,
+        "missing": missing,
+        "reference": spec.reference,
+        "population": spec.population,
+        "intended_use": spec.intended_use,
+        "cutoff": spec.cutoff_text,
+        "unverified": list(result.unverified),
+    }
+    if censored:
+        out["undecided_by_censored"] = censored
+    reasons = [spec.notes[k] for k, mask in result.notes.items() if mask[i]]
+    if reasons:
+        out["reasons"] = reasons
+    if result.score_min is not None:
+        lo, hi = result.score_min[i], result.score_max[i]
+        out["score"] = _num(lo) if lo == hi else None
+        out["score_min"] = _num(lo)
+        out["score_max"] = _num(hi)
+    for key, arr in result.extras.items():
+        out[key] = _num(arr[i])
+    if spec.id == "hscore":
+        from .instruments.hscore import probability_text
+
+        if out["score"] is not None:
+            out["probability_text"] = probability_text(out["score"])
+    if result.settings_used:
+        out["settings"] = dict(result.settings_used)
+    return out
+
+
+def rows(results: dict[str, InstrumentResult], batch: SnapshotBatch) -> list[dict]:
+    """One ``{"instruments": {...}}`` object per row of the batch."""
+    return [{"instruments": {iid: result_row(r, batch, i) for iid, r in results.items()}} for i in range(batch.n)]
+
+
+def finite_or_none(a: np.ndarray) -> list:
+    return [_num(x) for x in a]
