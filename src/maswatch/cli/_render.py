@@ -43,12 +43,12 @@ def _evidence(r: dict) -> str:
 def render_evaluation(console: Console, result: dict) -> None:
     title = "Snapshot" + (f" {result['id']}" if "id" in result else "")
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    table.add_column("instrument")
-    table.add_column("for this patient?", justify="center")
-    table.add_column("verdict")
-    table.add_column("score / count")
-    table.add_column("met items (canonical units)", overflow="fold")
-    table.add_column("to settle it: order / examine", overflow="fold")
+    table.add_column("instrument", no_wrap=True, min_width=12)
+    table.add_column("applies", justify="center", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("score / count", overflow="fold")
+    table.add_column("met items (canonical units)", overflow="fold", ratio=2)
+    table.add_column("to settle it: order / examine", overflow="fold", ratio=2)
     notes: list[str] = []
     for iid, r in result["instruments"].items():
         table.add_row(

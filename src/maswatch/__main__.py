@@ -1,0 +1,3 @@
+from maswatch.cli import main
+
+main()
