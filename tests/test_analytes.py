@@ -167,3 +167,13 @@ def test_multiplicative_factors_agree_with_ucum():
     for expected in [("platelets", "10*3/uL"), ("fibrinogen", "g/L"), ("ast", "ukat/L"), ("crp", "mg/dL"),
                      ("hemoglobin", "g/L"), ("ferritin", "ug/L"), ("il18", "ng/mL")]:
         assert expected in checked
+
+
+@pytest.mark.parametrize("spelling", ["×10⁹/L", "10⁹/L", "x10³/µL", "× 10^9/L", "10*9/l"])
+def test_typographic_variants_of_accepted_spellings(spelling):
+    assert analytes.get("platelets").to_canonical(150, spelling) == 150.0
+
+
+def test_a_superscript_is_never_read_as_a_digit():
+    with pytest.raises(UnitError):
+        analytes.get("platelets").to_canonical(150, "109/L")

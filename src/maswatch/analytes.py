@@ -22,9 +22,13 @@ from .errors import UnitError
 SIGNIFICANT_DIGITS = 12  # converted values are rounded so that 3.6 g/L is 360 mg/dL exactly
 
 
+_UNIT_CHARS = str.maketrans({"µ": "u", "μ": "u", "×": "x", "⁹": "^9", "³": "^3", "⁶": "^6", "·": ".", "−": "-"})
+
+
 def fold_unit(spelling: str) -> str:
-    """The form in which unit spellings are compared: trimmed, case-folded, micro as 'u'."""
-    return "".join(spelling.split()).replace("µ", "u").replace("μ", "u").replace("mcg", "ug").casefold()
+    """The form in which unit spellings are compared: no spaces, case-folded, micro as 'u',
+    '×10⁹' as 'x10^9' (typographic variants only; no spelling is ever reinterpreted)."""
+    return "".join(spelling.split()).translate(_UNIT_CHARS).replace("mcg", "ug").casefold()
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,15 @@ class Settings(BaseModel):
 
     hlh2004_fever_temperature_c: float = Field(
         38.5,
+        ge=37.5,
+        le=40.0,
         description="HLH-2004 fever item when no fever finding is given: temperature >= this (°C). "
         "UNVERIFIED: reproductions say 'fever', '>= 38.5', '>= 38.3' (criteria.md §2, conflict 3).",
     )
     mh_score_cutoff: float = Field(
         60,
+        ge=0,
+        le=123,
         description="MH score >= this favours primary HLH. UNVERIFIED: abstract results truncated (criteria.md §5).",
     )
     ferritin_esr_cutoff_inclusive: bool = Field(

@@ -27,21 +27,37 @@ class _Strict(BaseModel):
 
 
 class Measurement(_Strict):
-    value: StrictFloat | StrictInt
-    unit: StrictStr | None = None
-    comparator: Comparator | None = None
+    """A numeric result with its unit; a censored result carries a comparator."""
+
+    value: StrictFloat | StrictInt = Field(description="The number as reported.")
+    unit: StrictStr | None = Field(
+        None, description="Unit as reported (UCUM or a common lab spelling). Required: a unit is never assumed."
+    )
+    comparator: Comparator | None = Field(
+        None, description="For censored results, e.g. '>' for ferritin '>40000'. Absent = exact value."
+    )
 
 
 class Patient(_Strict):
-    age_years: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=130)
-    context: Context = "unknown"
-    known_immunosuppression: StrictBool | None = None
-    hlh_molecular_diagnosis: StrictBool | None = None
+    age_years: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=130, description="Age in years.")
+    context: Context = Field(
+        "unknown",
+        description="sjia = known or suspected systemic JIA / Still's in a child; aosd; sle; other_rheumatic; "
+        "none; unknown. Sets 'applicable' on each result; every instrument is still computed.",
+    )
+    known_immunosuppression: StrictBool | None = Field(
+        None, description="HIV or long-term immunosuppressive therapy (HScore item)."
+    )
+    hlh_molecular_diagnosis: StrictBool | None = Field(
+        None, description="Pathogenic variant in an HLH-associated gene (HLH-2004 criterion 1)."
+    )
 
 
 class Findings(_Strict):
-    fever: StrictBool | None = None
-    temperature: Measurement | None = None
+    fever: StrictBool | None = Field(None, description="The clinician's fever finding (2016 criteria, HLH-2004).")
+    temperature: Measurement | None = Field(
+        None, description="Measured body temperature (grades the HScore and the jSLE fever item); Cel or [degF]."
+    )
     hepatomegaly: StrictBool | None = None
     splenomegaly: StrictBool | None = None
     cns_involvement: StrictBool | None = None

@@ -1,0 +1,23 @@
+"""``maswatch schema NAME``: print a published JSON Schema (snapshot, timeline)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .. import schemas
+from . import app
+
+
+@app.command()
+def schema(name: str = typer.Argument("snapshot", help="snapshot | timeline")) -> None:
+    """Print the JSON Schema of an input format."""
+    if name == "snapshot":
+        sys.stdout.write(schemas.dump(schemas.snapshot_schema()))
+        return
+    try:
+        sys.stdout.write(schemas.dump(schemas.load(f"{name}.schema.json")))
+    except FileNotFoundError:
+        typer.echo(f"unknown schema {name!r}; known: snapshot, timeline", err=True)
+        raise typer.Exit(2)
