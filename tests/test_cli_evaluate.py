@@ -70,6 +70,9 @@ def test_json_array_input(tmp_path):
         ({"patient": {"context": "jia"}}, "patient.context"),
         ({"patient": {"age_years": -1}}, "patient.age_years"),
         ({"extra": 1}, "extra"),
+        ({"labs": {"ferritin": 5400}}, "labs.ferritin"),
+        ({"labs": {"ferritin": {"value": 0, "unit": "ng/mL", "comparator": "<"}}}, "labs.ferritin"),
+        ({"labs": {"ferritin": {"value": -5, "unit": "ng/mL"}}}, "labs.ferritin"),
     ],
 )
 def test_invalid_input_names_the_field(snap, field):

@@ -107,13 +107,20 @@ def parse(obj) -> Snapshot:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "is not a field of the snapshot contract (see schemas/snapshot.schema.json)"
+        elif err["type"] == "model_type" and where.startswith(("labs.", "findings.temperature")):
+            msg = f'must be an object with value and unit, e.g. {{"value": 5400, "unit": "ng/mL"}} (got {err["input"]!r})'
         elif "input" in err and err["type"] != "missing":
             msg = f"{msg} (got {err['input']!r})"
         raise InputError(where, msg) from None
     # Units and plausibility: the registry refuses, naming analyte, value, unit, accepted units.
     for qid, m in _measurements(snap):
         where = f"findings.{qid}" if qid == "temperature" else f"labs.{qid}"
-        analytes.get(qid).to_canonical(m.value, m.unit, field_path=where)
+        a = analytes.get(qid)
+        v = a.to_canonical(m.value, m.unit, field_path=where)
+        lo, hi = a.plausible
+        if (m.comparator == "<" and v <= lo) or (m.comparator == ">" and v >= hi):
+            raise InputError(where, f"{a.label} {m.comparator}{m.value} {m.unit} leaves no plausible value "
+                                    f"(plausible {lo:g}-{hi:g} {a.canonical_unit})")
     return snap
 
 
