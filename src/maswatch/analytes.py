@@ -131,6 +131,15 @@ class Analyte:
                 f"Accepted units: {', '.join(self.accepted_units)}",
             )
 
+    def censored_leaves_nothing(self, canonical, comparator_codes):
+        """Where a censored result allows no plausible value ('<0' ferritin, '>45' °C).
+
+        Comparator codes as in ``batch.COMPARATORS`` (1 '<', 4 '>'); works on scalars and arrays.
+        """
+        v, c = np.asarray(canonical, dtype=np.float64), np.asarray(comparator_codes)
+        lo, hi = self.plausible
+        return ((c == 1) & (v <= lo)) | ((c == 4) & (v >= hi))
+
     def plausible_mask(self, canonical: np.ndarray) -> np.ndarray:
         lo, hi = self.plausible
         return (canonical >= lo) & (canonical <= hi)

@@ -117,8 +117,8 @@ def parse(obj) -> Snapshot:
         where = f"findings.{qid}" if qid == "temperature" else f"labs.{qid}"
         a = analytes.get(qid)
         v = a.to_canonical(m.value, m.unit, field_path=where)
-        lo, hi = a.plausible
-        if (m.comparator == "<" and v <= lo) or (m.comparator == ">" and v >= hi):
+        if a.censored_leaves_nothing(v, comparator_code(m.comparator)):
+            lo, hi = a.plausible
             raise InputError(where, f"{a.label} {m.comparator}{m.value} {m.unit} leaves no plausible value "
                                     f"(plausible {lo:g}-{hi:g} {a.canonical_unit})")
     return snap

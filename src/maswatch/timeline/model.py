@@ -1,0 +1,172 @@
+"""The timeline contract (``maswatch-timeline/1``, docs/timeline-format.md), parsed strictly.
+
+Unknown keys, wrong types, times without a UTC offset and unknown codes are refused
+with the path of the field (``observations[3].time``) and, for an observation, its id,
+so that a typo never silently drops a result. Units are checked later, by the analyte
+registry, on the observations actually used (see :mod:`.observations`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from typing import Any, Literal
+
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+                      ValidationError, model_validator)
+
+from ..batch import FINDING_IDS
+from ..errors import InputError
+
+FORMAT = "maswatch-timeline/1"
+
+Status = Literal["final", "registered", "preliminary", "amended", "corrected", "entered-in-error", "cancelled"]
+REMOVING = frozenset({"entered-in-error", "cancelled"})
+REPLACING = frozenset({"amended", "corrected"})
+Comparator = Literal["<", "<=", ">=", ">"]
+Finding = Literal[FINDING_IDS]  # type: ignore[valid-type]
+ConditionCode = Literal["sjia", "aosd", "sle", "other_rheumatic", "primary_hlh", "infection", "malignancy"]
+RHEUMATIC_CONTEXTS = ("sjia", "aosd", "sle", "other_rheumatic")
+"""Condition codes that set the patient context used by the instruments (batch.CONTEXTS)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Number = StrictFloat | StrictInt
+
+
+class ReferenceRange(_Strict):
+    """The laboratory's own range, in the observation's unit."""
+
+    low: Number | None = Field(None, allow_inf_nan=False)
+    high: Number | None = Field(None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ReferenceRange":
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low!r} is above high {self.high!r}")
+        return self
+
+
+class Observation(_Strict):
+    id: StrictStr | None = None
+    time: AwareDatetime | None = None
+    analyte: StrictStr | None = None
+    loinc: StrictStr | None = None
+    finding: Finding | None = None
+    vital: Literal["weight", "temperature"] | None = None
+    value: StrictBool | StrictInt | StrictFloat | None = Field(None, allow_inf_nan=False)
+    unit: StrictStr | None = None
+    comparator: Comparator | None = None
+    status: Status = "final"
+    reference_range: ReferenceRange | None = None
+    note: StrictStr | None = None
+    source: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Observation":
+        kinds = [k for k in ("analyte", "loinc", "finding", "vital") if getattr(self, k) is not None]
+        if self.status in REMOVING and not kinds:
+            if self.id is None:
+                raise ValueError("an entered-in-error/cancelled record needs the id of the observation it removes")
+            return self  # a bare retraction: {"id": ..., "status": "entered-in-error"}
+        if not kinds:
+            raise ValueError("name the quantity with one of analyte, loinc, finding or vital")
+        if len(kinds) > 1 and set(kinds) != {"analyte", "loinc"}:
+            raise ValueError(f"give only one of analyte/loinc, finding, vital (got {', '.join(kinds)})")
+        if self.time is None:
+            raise ValueError("time is required (ISO 8601 with a UTC offset)")
+        if self.value is None:
+            raise ValueError("value is required")
+        if self.finding is not None:
+            if not isinstance(self.value, bool):
+                raise ValueError(f"a finding's value must be true or false, got {self.value!r}")
+            if self.unit is not None or self.comparator is not None or self.reference_range is not None:
+                raise ValueError("a finding has no unit, comparator or reference_range")
+        elif isinstance(self.value, bool):
+            raise ValueError(f"a measured value must be a number, got {self.value!r}")
+        return self
+
+
+class Condition(_Strict):
+    code: ConditionCode
+    onset: AwareDatetime | date | None = None
+    text: StrictStr | None = None
+
+    @property
+    def onset_time(self) -> datetime | None:
+        return as_datetime(self.onset)
+
+
+class Patient(_Strict):
+    id: StrictStr | StrictInt | None = None
+    birth_date: date | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    age_years: Number | None = Field(None, ge=0, le=130)
+    age_at: AwareDatetime | date | None = None
+    known_immunosuppression: StrictBool | None = None
+    hlh_molecular_diagnosis: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _age(self) -> "Patient":
+        if (self.age_years is None) != (self.age_at is None):
+            raise ValueError("age_years and age_at go together (the age and the time it was stated)")
+        if self.age_years is not None and self.birth_date is not None:
+            raise ValueError("give birth_date or age_years/age_at, not both")
+        return self
+
+
+class TimelineDoc(_Strict):
+    format: Literal["maswatch-timeline/1"] = FORMAT
+    schema_: StrictStr | None = Field(None, alias="$schema")
+    synthetic: StrictBool = False
+    description: StrictStr | None = None
+    patient: Patient = Patient()
+    conditions: list[Condition] = []
+    observations: list[Observation] = []
+    medications: list[dict[str, Any]] = []
+
+
+def as_datetime(d: datetime | date | None) -> datetime | None:
+    """A date counts from 00:00 UTC of that day."""
+    if d is None or isinstance(d, datetime):
+        return d
+    return datetime.combine(d, time(0), tzinfo=timezone.utc)
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif str(p).startswith(("function-", "tagged-union")) or str(p) in (
+                "bool", "int", "float", "str", "date", "datetime", "none"):
+            continue
+        else:
+            out += ("." if out else "") + str(p)
+    return out or "timeline"
+
+
+def validate(obj: Any) -> TimelineDoc:
+    """Validate the document's shape; raise InputError naming the first bad field."""
+    if not isinstance(obj, dict):
+        raise InputError("timeline", f"must be a JSON object, got {type(obj).__name__}")
+    try:
+        return TimelineDoc.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        where = _path(loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a field of the timeline format (see docs/timeline-format.md)"
+        elif err["type"] in ("timezone_aware", "datetime_from_date_parsing", "datetime_parsing"):
+            msg = f"{msg}: times need a UTC offset, e.g. 2024-05-01T08:00:00Z (got {err.get('input')!r})"
+        elif "input" in err and err["type"] not in ("missing", "value_error"):
+            msg = f"{msg} (got {err['input']!r})"
+        if len(loc) >= 2 and loc[0] == "observations" and isinstance(loc[1], int):
+            raw = obj["observations"][loc[1]]
+            if isinstance(raw, dict) and raw.get("id") is not None:
+                msg = f"{msg} [observation id {raw['id']!r}]"
+        raise InputError(where, msg) from None
