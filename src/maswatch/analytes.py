@@ -47,7 +47,8 @@ class Conversion:
         """Convert a float or an array; NaN stays NaN."""
         if self.is_identity:
             return values
-        out = (np.asarray(values, dtype=np.float64) - self.subtract) * self.multiply / self.divide
+        with np.errstate(over="ignore"):
+            out = (np.asarray(values, dtype=np.float64) - self.subtract) * self.multiply / self.divide
         out = round_significant(out)
         return float(out) if np.ndim(out) == 0 else out
 
@@ -55,15 +56,16 @@ class Conversion:
 def round_significant(values, digits: int = SIGNIFICANT_DIGITS):
     """Round to ``digits`` significant digits (vectorised), removing binary noise of a conversion."""
     v = np.asarray(values, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mag = np.where((v == 0) | ~np.isfinite(v), 0.0, np.floor(np.log10(np.abs(v))))
-    exponent = (digits - 1 - mag).astype(np.int64)
-    # Scale by an exact power of ten, round, and scale back by the same power: the last
-    # step divides an integer-valued double by 10**k, which is correctly rounded.
-    pos = exponent >= 0
-    p = np.power(10.0, np.abs(exponent))
-    rounded = np.where(pos, np.round(v * p) / p, np.round(v / p) * p)
-    return np.where(np.isfinite(v), rounded, v)
+        exponent = (digits - 1 - mag).astype(np.int64)
+        # Scale by an exact power of ten, round, and scale back by the same power: the last
+        # step divides an integer-valued double by 10**k, which is correctly rounded.
+        pos = exponent >= 0
+        p = np.power(10.0, np.abs(exponent))
+        rounded = np.where(pos, np.round(v * p) / p, np.round(v / p) * p)
+    # Far outside any lab range the scaling overflows: keep the value as it was.
+    return np.where(np.isfinite(v) & np.isfinite(rounded), rounded, v)
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,10 @@ SCHEMAS = {
                          ("onset", TS), ("peak", TS), ("resolution", TS), ("trigger", pa.string()),
                          ("severity", pa.string())]),
 }
-# ICD-10 codes as commonly used; SNOMED CT ids UNVERIFIED against a release (left null when unsure).
+# ICD-10 codes as commonly used; SNOMED CT ids UNVERIFIED against a release (left null when unsure:
+# 410795001, once used here for AOSD, is "Juvenile rheumatoid arthritis").
 CONDITION_CODES = {
-    "sjia": ("M08.2", "201796004"), "aosd": ("M06.1", "410795001"), "sle": ("M32.9", "55464009"),
+    "sjia": ("M08.2", "201796004"), "aosd": ("M06.1", None), "sle": ("M32.9", "55464009"),
     "other_rheumatic": ("M08.9", None), "infection": ("B34.9", "40733004"),
 }
 _VAR, _LOINC, _UNIT, _STATUS, _CMP = VARIABLES, LOINC, UNIT_ARRAY, STATUSES, COMPARATORS

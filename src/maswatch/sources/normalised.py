@@ -1,0 +1,370 @@
+"""The normalised observation table every source lands in, and unit normalisation in SQL.
+
+Contract (docs/sources.md): ``obs(patient_id, time, obs_id, analyte, value, comparator,
+status, ref_low, ref_high, source, source_code, source_unit, seq)`` with values in the
+registry's canonical unit. Readers translate their format into a *staged* relation (the
+same columns with the value as reported, the source's code columns ``code_a``/``code_b``
+instead of ``analyte``, and ``unit``: the unit to convert from) and call
+:func:`normalise`, which
+
+1. resolves the few distinct ``(code_a, code_b, unit)`` keys in Python: codes through
+   the registry, units with ``analytes.fold_unit`` and ``Analyte.conversion`` — one small
+   lookup table, never a guess;
+2. converts in SQL with the same arithmetic and 12-significant-digit rounding as
+   ``Conversion.apply`` (bit-for-bit; tested against the Python conversion);
+3. drops, and counts by (source, source_code, source_unit, reason), every row that
+   cannot be used: unmapped code, missing/unknown/refused unit, missing value,
+   implausible value, invalid time, comparator or status, missing patient.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from .. import analytes
+from ..batch import COMPARATORS, FINDING_IDS
+
+OBS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("patient_id", "VARCHAR"), ("time", "TIMESTAMP"), ("obs_id", "VARCHAR"), ("analyte", "VARCHAR"),
+    ("value", "DOUBLE"), ("comparator", "TINYINT"), ("status", "VARCHAR"), ("ref_low", "DOUBLE"),
+    ("ref_high", "DOUBLE"), ("source", "VARCHAR"), ("source_code", "VARCHAR"), ("source_unit", "VARCHAR"),
+    ("seq", "BIGINT"),
+)
+"""``seq`` (source order, ascending = later in the file) is an addition to the 12
+contract columns: the correction rule needs "last in source order" (evaluation-points.md)."""
+
+PATIENT_COLUMNS = (("patient_id", "VARCHAR"), ("birth_date", "DATE"), ("sex", "VARCHAR"))
+CONDITION_COLUMNS = (("patient_id", "VARCHAR"), ("code", "VARCHAR"), ("onset", "TIMESTAMP"))
+MEDICATION_COLUMNS = (
+    ("patient_id", "VARCHAR"), ("drug", "VARCHAR"), ("start", "TIMESTAMP"), ("end", "TIMESTAMP"),
+    ("dose_value", "DOUBLE"), ("dose_unit", "VARCHAR"), ("frequency_per_day", "DOUBLE"), ("route", "VARCHAR"),
+)
+
+STATUSES = ("registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown")
+"""FHIR R4 ObservationStatus codes; a row with any other status is dropped ('invalid status')."""
+_STATUS_LIST = ", ".join("'" + x + "'" for x in STATUSES)
+
+WEIGHT = "weight"
+# Body weight is not in the analyte registry (no rule reads it; dosing per kg does).
+# 1 lb = 0.45359237 kg exactly (international yard and pound agreement, 1959).
+WEIGHT_UNITS = {"kg": analytes.Conversion(), "g": analytes.Conversion(divide=1000.0),
+                "[lb_av]": analytes.Conversion(multiply=0.45359237), "lb": analytes.Conversion(multiply=0.45359237)}
+WEIGHT_PLAUSIBLE = (0.2, 700.0)  # kg; ASSUMPTION: outside it the unit is almost surely wrong
+
+REASONS = (
+    "missing patient", "invalid time", "unmapped code", "missing value", "missing unit", "unknown unit",
+    "refused unit", "invalid comparator", "invalid status", "implausible value",
+)
+
+KNOWN_IDS = tuple(analytes.registry()) + FINDING_IDS + (WEIGHT,)
+"""Every value of ``obs.analyte``."""
+
+
+def comparator_sql(col: str) -> str:
+    """Comparator text -> TINYINT code (0 '' … 4 '>'); NULL for an unknown comparator."""
+    whens = " ".join(f"WHEN {_lit(c)} THEN {i}" for i, c in enumerate(COMPARATORS) if c)
+    return (f"(CASE WHEN {col} IS NULL OR trim({col}) IN ('', '=') THEN 0::TINYINT "
+            f"ELSE (CASE trim({col}) {whens} ELSE NULL END)::TINYINT END)")
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+_OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def time_sql(col: str, duck_type: str) -> str:
+    """A source time column -> TIMESTAMP in UTC (microseconds).
+
+    TIMESTAMPTZ and ISO strings with an offset are converted to UTC. A time without an
+    offset (OMOP, MIMIC, naive Parquet/CSV) is taken as already UTC — documented in
+    docs/sources.md; the engine compares times only within one patient's record.
+    """
+    t = duck_type.upper()
+    # epoch_us of a TIMESTAMPTZ counts from 1970-01-01 UTC whatever the session time
+    # zone, and is ~7x cheaper than timezone('UTC', ...) (no ICU call per row).
+    if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
+        return f"make_timestamp(epoch_us({col}))"
+    if t.startswith("TIMESTAMP"):
+        return f"CAST({col} AS TIMESTAMP)"
+    if t == "DATE":
+        return f"CAST({col} AS TIMESTAMP)"
+    s = f"trim(CAST({col} AS VARCHAR))"
+    return (f"(CASE WHEN regexp_matches({s}, '{_OFFSET_RE}') "
+            f"THEN make_timestamp(epoch_us(TRY_CAST({s} AS TIMESTAMPTZ))) ELSE TRY_CAST({s} AS TIMESTAMP) END)")
+
+
+def double_sql(col: str, duck_type: str) -> str:
+    if duck_type.upper() == "BOOLEAN":
+        return f"CAST({col} AS DOUBLE)"
+    return f"TRY_CAST({col} AS DOUBLE)"
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """SQL macro ``_mw_pow10(k)``: the very doubles NumPy's ``np.power(10.0, k)`` gives.
+
+    NumPy's power is not correctly rounded for some k (e.g. 10**284 is one ulp off) and
+    DuckDB's ``pow`` differs there, so the table is taken from NumPy itself; k > 308 is
+    +inf, as in NumPy."""
+    table = ", ".join(f"{float(np.power(10.0, k)):.17e}" for k in range(309))
+    con.execute(f"CREATE OR REPLACE TEMP MACRO _mw_pow10(k) AS "
+                f"coalesce(CAST([{table}] AS DOUBLE[])[CAST(k AS BIGINT) + 1], CAST('inf' AS DOUBLE))")
+
+
+def round_significant_sql(x: str, digits: int = analytes.SIGNIFICANT_DIGITS) -> str:
+    """SQL twin of ``analytes.round_significant`` (same steps, same IEEE operations).
+
+    mag = floor(log10|x|); k = digits - 1 - mag; p = 10^|k| (NumPy's doubles, see
+    :func:`register_functions`, which must have run on the connection);
+    k >= 0: round_half_even(x * p) / p, else round_half_even(x / p) * p; a non-finite result keeps x.
+    """
+    mag = f"(CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN 0 ELSE floor(log10(abs({x}))) END)"
+    k = f"(CAST({digits - 1} AS DOUBLE) - {mag})"
+    p = f"_mw_pow10(abs({k}))"
+    r = f"(CASE WHEN {k} >= 0 THEN round_even({x} * {p}, 0) / {p} ELSE round_even({x} / {p}, 0) * {p} END)"
+    # as in Python: far outside any lab range the scaling overflows and the value is kept
+    return f"(CASE WHEN NOT isfinite({x}) THEN {x} WHEN NOT isfinite({r}) THEN {x} ELSE {r} END)"
+
+
+UNIT_MAP_SCHEMA = pa.schema([
+    ("a_key", pa.string()), ("b_key", pa.string()), ("unit_key", pa.string()), ("analyte", pa.string()),
+    ("subtract", pa.float64()), ("multiply", pa.float64()), ("divide", pa.float64()), ("is_identity", pa.bool_()),
+    ("value_low", pa.float64()), ("value_high", pa.float64()), ("is_binary", pa.bool_()), ("reason", pa.string()),
+])
+
+
+def _key(x: float) -> int:
+    """Doubles -> integers in the same order (IEEE 754 bit trick)."""
+    i = struct.unpack("<q", struct.pack("<d", x))[0]
+    return i if i >= 0 else -(i & 0x7FFFFFFFFFFFFFFF)
+
+
+def _unkey(i: int) -> float:
+    return struct.unpack("<d", struct.pack("<q", i if i >= 0 else (-i) | -0x8000000000000000))[0]
+
+
+def raw_bounds(conv: analytes.Conversion, lo: float, hi: float) -> tuple[float, float]:
+    """The source-unit interval [v_lo, v_hi] of values whose canonical form is in [lo, hi].
+
+    ``Conversion.apply`` (including its rounding) is monotone non-decreasing, so a
+    binary search over the ordered doubles finds the exact ends: a row is plausible
+    in SQL iff ``v_lo <= value <= v_hi``, the same decision as ``Analyte.check_plausible``
+    on the converted value (tested at both ends), without converting in the filter."""
+    def f(v: float) -> float:
+        with np.errstate(all="ignore"):
+            out = float(conv.apply(v))
+            # Below ~1e-297 the rounding overflows to NaN (refused as implausible by both
+            # paths, see _TINY); ordering those values by the unrounded result keeps the
+            # search monotone.
+            return out if math.isfinite(out) else float((np.float64(v) - conv.subtract) * conv.multiply / conv.divide)
+
+    big = _key(1.7976931348623157e308)
+
+    def first(pred) -> float:  # smallest double v with pred(v), pred monotone False..True
+        a, b = -big, big
+        while a < b:
+            m = (a + b) // 2
+            if pred(_unkey(m)):
+                b = m
+            else:
+                a = m + 1
+        return _unkey(a)
+
+    def last(pred) -> float:  # largest double v with pred(v), pred monotone True..False
+        a, b = -big, big
+        while a < b:
+            m = (a + b + 1) // 2
+            if pred(_unkey(m)):
+                a = m
+            else:
+                b = m - 1
+        return _unkey(a)
+
+    return first(lambda v: f(v) >= lo), last(lambda v: f(v) <= hi)
+
+
+def unit_rule(analyte: str, unit: str | None) -> tuple[analytes.Conversion | None, tuple[float, float], bool, str | None]:
+    """(conversion, plausible range, values must be 0/1, drop reason) for one pair."""
+    missing = unit is None or not unit.strip()
+    if analyte in FINDING_IDS:
+        # A finding is a yes/no; a unit on it means the row is not what we think it is.
+        return (analytes.Conversion(), (0.0, 1.0), True, None if missing else "unknown unit")
+    if analyte == WEIGHT:
+        if missing:
+            return None, WEIGHT_PLAUSIBLE, False, "missing unit"
+        folded = {analytes.fold_unit(u): c for u, c in WEIGHT_UNITS.items()}
+        conv = folded.get(analytes.fold_unit(unit))
+        return conv, WEIGHT_PLAUSIBLE, False, None if conv else "unknown unit"
+    a = analytes.get(analyte)
+    if missing:
+        return None, a.plausible, False, "missing unit"
+    folded = analytes.fold_unit(unit)
+    conv = analytes._folded_units(analyte).get(folded)
+    if conv is not None:
+        return conv, a.plausible, False, None
+    if folded in analytes._folded_refused(analyte):
+        return None, a.plausible, False, "refused unit"
+    return None, a.plausible, False, "unknown unit"
+
+
+@lru_cache(maxsize=None)
+def _rule(analyte: str, unit: str | None) -> dict:
+    conv, (lo, hi), binary, reason = unit_rule(analyte, unit)
+    c = conv or analytes.Conversion()
+    v_lo, v_hi = raw_bounds(c, lo, hi) if reason is None and not c.is_identity else (lo, hi)
+    return {"analyte": analyte, "subtract": c.subtract, "multiply": c.multiply, "divide": c.divide,
+            "is_identity": c.is_identity, "value_low": v_lo, "value_high": v_hi, "is_binary": binary,
+            "reason": reason}
+
+
+def unit_map_table(keys) -> pa.Table:
+    """The lookup joined to the staged rows: one row per distinct (code_a, code_b, unit),
+    with the analyte the reader mapped the codes to (None: 'unmapped code') and its rule."""
+    rows = []
+    for code_a, code_b, unit, analyte in keys:
+        key = {"a_key": code_a or "", "b_key": code_b or "", "unit_key": unit or ""}
+        if analyte is None:
+            rows.append({**key, "analyte": None, "subtract": 0.0, "multiply": 1.0, "divide": 1.0,
+                         "is_identity": True, "value_low": None, "value_high": None, "is_binary": False,
+                         "reason": "unmapped code"})
+        else:
+            rows.append({**key, **_rule(analyte, unit)})
+    return pa.Table.from_pylist(rows, schema=UNIT_MAP_SCHEMA)
+
+
+def _convert_sql(x: str, m: str = "m") -> str:
+    """The registry conversion of ``x`` with the factors of the joined unit-map row ``m``."""
+    raw = f"((({x}) - {m}.subtract) * {m}.multiply) / {m}.divide"
+    return f"(CASE WHEN {m}.is_identity THEN {x} ELSE {round_significant_sql(raw)} END)"
+
+
+# |value - subtract| under which a conversion may round to NaN (numpy's 10**k overflows
+# for k > 308, i.e. converted values below ~1e-297): only such rows are converted in
+# the filter — the CASE keeps it off every other row — to drop them exactly as
+# Analyte.check_plausible drops a NaN.
+_TINY = 1e-250
+
+
+def _plausible_sql(s: str = "s", m: str = "m") -> str:
+    """Plausible, tested on the source value against the exact source-unit bounds."""
+    return (f"{s}.value BETWEEN {m}.value_low AND {m}.value_high "
+            f"AND (NOT {m}.is_binary OR {s}.value IN (0.0, 1.0)) "
+            f"AND (CASE WHEN {m}.is_identity OR abs({s}.value - {m}.subtract) >= {_TINY} THEN true "
+            f"ELSE isfinite({_convert_sql(s + '.value', m)}) END)")
+
+
+def _reason_sql(s: str = "s", m: str = "m") -> str:
+    """Why a staged row is dropped (NULL = kept). The obs view keeps exactly the rows
+    for which this is NULL (:func:`_keep_sql` is its negation)."""
+    return f"""CASE
+        WHEN {s}.patient_id IS NULL OR {s}.patient_id = '' THEN 'missing patient'
+        WHEN {s}.time IS NULL THEN 'invalid time'
+        WHEN {m}.analyte IS NULL THEN 'unmapped code'
+        WHEN {s}.value IS NULL OR NOT isfinite({s}.value) THEN 'missing value'
+        WHEN {m}.reason IS NOT NULL THEN {m}.reason
+        WHEN {s}.comparator IS NULL THEN 'invalid comparator'
+        WHEN {s}.status IS NULL OR {s}.status NOT IN ({_STATUS_LIST}) THEN 'invalid status'
+        WHEN NOT ({_plausible_sql(s, m)}) THEN 'implausible value'
+        ELSE NULL END"""
+
+
+def _keep_sql(s: str = "s", m: str = "m") -> str:
+    """:func:`_reason_sql` IS NULL as a plain conjunction (``m`` holds usable pairs only)."""
+    return (f"{s}.patient_id <> '' AND {s}.time IS NOT NULL AND isfinite({s}.value) "
+            f"AND {s}.comparator IS NOT NULL AND {s}.status IN ({_STATUS_LIST}) AND {_plausible_sql(s, m)}")
+
+
+@dataclass
+class LoadedSource:
+    """What :func:`maswatch.sources.load` registered in ``con``, with lazy counts."""
+
+    kind: str
+    path: str
+    con: duckdb.DuckDBPyConnection = field(repr=False)
+    checked_view: str
+    extra_counts: dict = field(default_factory=dict)
+
+    @cached_property
+    def _summary(self) -> pa.Table:
+        return self.con.sql(
+            f"SELECT source, source_code, source_unit, reason, count(*) AS rows FROM {self.checked_view} "
+            "GROUP BY ALL ORDER BY source, source_code NULLS FIRST, source_unit NULLS FIRST, reason NULLS FIRST"
+        ).to_arrow_table()
+
+    @property
+    def unit_report(self) -> pa.Table:
+        """Dropped rows by (source, source_code, source_unit, reason) with counts (computed on first use)."""
+        t = self._summary
+        import pyarrow.compute as pc
+        return t.filter(pc.is_valid(t["reason"]))
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Rows read, kept and dropped (by reason); patients, conditions, medications."""
+        out = {"observations_read": 0, "observations_kept": 0, "observations_dropped": 0}
+        by_reason = {r: 0 for r in REASONS}
+        for row in self._summary.to_pylist():
+            out["observations_read"] += row["rows"]
+            if row["reason"] is None:
+                out["observations_kept"] += row["rows"]
+            else:
+                out["observations_dropped"] += row["rows"]
+                by_reason[row["reason"]] += row["rows"]
+        out.update({f"dropped_{k.replace(' ', '_')}": v for k, v in by_reason.items()})
+        for t in ("patients", "conditions", "medications"):
+            out[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        out.update(self.extra_counts)
+        return out
+
+
+def normalise(con: duckdb.DuckDBPyConnection, staged: str, prefix: str, analyte_sql: str) -> str:
+    """Create ``{prefix}_unitmap``, ``{prefix}_checked`` and the view ``obs``; return the checked view.
+
+    ``staged`` has the obs columns except ``analyte``, plus ``code_a``/``code_b`` (the
+    source's code columns, VARCHAR) and ``unit`` (the unit to convert from).
+    ``analyte_sql`` maps one distinct pair of codes, as ``d.code_a``/``d.code_b``, to an
+    analyte id or NULL. Codes and units are resolved once per distinct (code_a, code_b,
+    unit) — a few dozen rows — and joined back by one equality join."""
+    register_functions(con)
+    keys = con.execute(
+        f"SELECT d.code_a, d.code_b, d.unit, {analyte_sql} AS analyte "
+        f"FROM (SELECT DISTINCT code_a, code_b, unit FROM {staged}) d ORDER BY ALL"
+    ).fetchall()
+    con.register(f"{prefix}_unitmap_arrow", unit_map_table(keys))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_unitmap AS SELECT * FROM {prefix}_unitmap_arrow")
+    con.unregister(f"{prefix}_unitmap_arrow")
+    on = ("m.a_key = coalesce(s.code_a, '') AND m.b_key = coalesce(s.code_b, '') "
+          "AND m.unit_key = coalesce(s.unit, '')")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW {prefix}_checked AS
+        SELECT s.source, s.source_code, s.source_unit, s.obs_id, s.seq, s.status, {_reason_sql()} AS reason
+        FROM {staged} s LEFT JOIN {prefix}_unitmap m ON {on}""")
+    exprs = {c: _convert_sql(f"s.{c}") for c in ("value", "ref_low", "ref_high")}
+    exprs["analyte"] = "m.analyte"
+    select = ", ".join(f"CAST({exprs.get(c, 's.' + chr(34) + c + chr(34))} AS {t}) AS \"{c}\""
+                       for c, t in OBS_COLUMNS)
+    # Only usable keys join; the checks left are comparisons on the source row, and the
+    # conversion runs once, in the projection, on kept rows.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW obs AS SELECT {select}
+        FROM {staged} s JOIN (SELECT * FROM {prefix}_unitmap WHERE reason IS NULL) m ON {on}
+        WHERE {_keep_sql()}""")
+    return f"{prefix}_checked"
+
+
+def register_view(con: duckdb.DuckDBPyConnection, name: str, select_sql: str | None, columns) -> None:
+    """Create view ``name`` with exactly ``columns`` (typed); an empty one if ``select_sql`` is None."""
+    if select_sql is None:
+        typed_nulls = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in columns)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {typed_nulls} WHERE false")
+    else:
+        cols = ", ".join(f"CAST(\"{c}\" AS {t}) AS \"{c}\"" for c, t in columns)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM ({select_sql})")
