@@ -17,6 +17,7 @@ from . import evaluate as _evaluate  # noqa: E402,F401  (registers the command)
 from . import demo as _demo  # noqa: E402,F401
 from . import assess as _assess  # noqa: E402,F401
 from . import schema as _schema  # noqa: E402,F401
+from . import screen as _screen  # noqa: E402,F401
 from . import synth as _synth  # noqa: E402,F401
 
 

@@ -1,0 +1,65 @@
+"""``maswatch screen SOURCE --kind long|omop|mimic|fhir --out DIR``: population screening."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..errors import InputError
+from . import app
+from ._settings import ConfigOpt, FerritinEsrStrictOpt, FeverTempOpt, MhCutoffOpt, MsCutoffOpt, build_settings
+
+
+@app.command()
+def screen(
+    source: str = typer.Argument(..., help="Source file or directory (see docs/sources.md)."),
+    kind: str = typer.Option("long", "--kind", help="Source format: long, omop, mimic or fhir."),
+    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default, embedded) or spark (local mode)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Ground-truth labels (the generator's labels "
+                                          "table) for sensitivity, PPV and lead time (SYNTHETIC)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Engine threads (default: all cores)."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="DuckDB memory limit, e.g. 4GB."),
+    episode_gap_days: float = typer.Option(14.0, "--episode-gap-days",
+                                           help="Split episodes at gaps of this many days (ASSUMPTION; default 14)."),
+    points: bool = typer.Option(True, "--points/--no-points", help="Write points.parquet (one row per point)."),
+    config: Optional[Path] = ConfigOpt,
+    ms_cutoff: Optional[str] = MsCutoffOpt,
+    mh_cutoff: Optional[float] = MhCutoffOpt,
+    ferritin_esr_strict: Optional[bool] = FerritinEsrStrictOpt,
+    fever_temp: Optional[float] = FeverTempOpt,
+) -> None:
+    """Screen a population: every instrument, trend and alert rule at every result time;
+    per-patient episodes, evidence, an HTML report. Same inputs give the same files."""
+    from ..screen import EpisodeRule, Rules, ScreenOptions
+    from ..screen import screen as run
+
+    err = Console(stderr=True)
+    try:
+        settings = build_settings(config, ms_cutoff, mh_cutoff, ferritin_esr_strict, fever_temp)
+        if engine not in ("duckdb", "spark"):
+            raise InputError("--engine", f"unknown engine {engine!r}; expected duckdb or spark")
+        options = ScreenOptions(engine=engine, rules=Rules(settings=settings), threads=threads,
+                                memory_limit=memory_limit, write_points=points,
+                                episode_rule=EpisodeRule(gap_hours=episode_gap_days * 24))
+        with Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed:,} evaluation points"), TimeElapsedColumn(),
+                      console=err, transient=False) as progress:
+            task = progress.add_task("screening", total=None)
+            result = run(source, kind, out, options, labels=labels,
+                         progress=lambda n: progress.advance(task, n))
+            progress.update(task, description="done")
+    except InputError as exc:
+        err.print(f"[red]error[/red] {exc.field}: {exc.message}", highlight=False)
+        raise typer.Exit(2)
+    s = result["summary"]
+    tag = " [bold red]SYNTHETIC[/bold red]" if result["synthetic"] else ""
+    err.print(f"{s['points']:,} evaluation points, {s['patients']:,} patients, {s['episodes']:,} episodes{tag}")
+    err.print("patients by peak alert level: " + json.dumps(s["patients_by_peak_alert_level"]))
+    err.print(f"wrote {out}/episodes.parquet, episodes.csv, evidence.*, summary.json, unit_report.csv, report.html"
+              + (", metrics.json (measured on synthetic data)" if "metrics" in result else ""))

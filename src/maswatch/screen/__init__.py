@@ -1,0 +1,136 @@
+"""Population screening (issue 4): the same evaluation as ``assess``, for a health system.
+
+A data engine (DuckDB by default, Spark for clusters) builds the evaluation points
+(``points``); the core instrument, trend and alert functions evaluate them on Arrow
+batches (``arrow_eval``); ``episodes`` groups points into per-patient episodes;
+``outputs`` writes Parquet/CSV, a summary, ``metrics`` against ground truth and the HTML
+report. See docs/screening.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import InputError
+from ..lookback import DEFAULT_LOOKBACK, Lookback
+from .arrow_eval import Rules, evaluate_points, output_schema, snapshot_dict
+from .episodes import EpisodeRule, episodes_chunk, rechunk_by_patient
+from .outputs import write_outputs
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    engine: str = "duckdb"
+    rules: Rules = field(default_factory=Rules)
+    lookback: Lookback = DEFAULT_LOOKBACK
+    episode_rule: EpisodeRule = field(default_factory=EpisodeRule)
+    threads: int | None = None
+    memory_limit: str | None = None
+    batch_rows: int = 1_000_000
+    write_points: bool = True
+    points_method: str = "numpy"
+    """DuckDB only: 'numpy' (sorted stream + forward fill, default) or 'sql' (the Spark window query)."""
+
+
+def read_labels(path: str | Path) -> pa.Table:
+    """Ground-truth labels (Parquet file, directory of part files, or CSV)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.dataset as ds
+
+    p = Path(path)
+    if p.is_dir() and (p / "labels").exists():
+        p = p / "labels"
+    elif p.is_dir() and (p / "labels.parquet").exists():
+        p = p / "labels.parquet"
+    if not p.exists():
+        raise InputError("--labels", f"{path} does not exist")
+    if p.suffix == ".csv":
+        return pacsv.read_csv(str(p))
+    return ds.dataset(str(p), format="parquet").to_table()
+
+
+def is_synthetic(source: str | Path) -> bool:
+    """A generator's output directory says SYNTHETIC in its README.txt."""
+    p = Path(source)
+    for d in (p, p.parent):
+        readme = d / "README.txt"
+        if readme.is_file() and "SYNTHETIC" in readme.read_text(encoding="utf-8", errors="replace").upper():
+            return True
+    return False
+
+
+def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: ScreenOptions = ScreenOptions(), *,
+                      labels: pa.Table | None = None, unit_report: pa.Table | None = None,
+                      synthetic: bool = False, context: dict | None = None,
+                      progress: Callable[[int], None] | None = None) -> dict:
+    """Screen the normalised views registered in ``con`` and write every output into ``out``."""
+    from . import duckdb_engine
+
+    duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
+    if options.engine == "duckdb":
+        batches = duckdb_engine.result_batches(con, options.rules, options.lookback, options.batch_rows,
+                                               options.points_method)
+        chunks = rechunk_by_patient(batches, min(options.batch_rows, duckdb_engine.EVAL_ROWS))
+    elif options.engine == "spark":
+        chunks = _spark_chunks(con, out, options)
+    else:
+        raise InputError("--engine", f"unknown engine {options.engine!r}; expected duckdb or spark")
+    ctx = {"engine": options.engine, "episode_gap_hours": options.episode_rule.gap_hours,
+           "episode_min_level": _level_name(options.episode_rule.min_level),
+           "settings": options.rules.settings.model_dump(), "lookback_hours": dict(options.lookback.hours),
+           "trends": options.rules.trend_config.to_json(), **(context or {})}
+    return write_outputs(chunks, out, episode_rule=options.episode_rule, labels=labels, unit_report=unit_report,
+                         synthetic=synthetic, write_points=options.write_points, report_context=ctx,
+                         progress=progress)
+
+
+def _level_name(level: int) -> str:
+    from ..alerts import LEVELS
+
+    return LEVELS[level]
+
+
+def _spark_chunks(con, out: Path, options: ScreenOptions):
+    import tempfile
+
+    from . import spark as sp
+
+    if not sp.java_available():
+        raise InputError("--engine", "spark needs Java (java not found on PATH)")
+    with tempfile.TemporaryDirectory(prefix="maswatch-stage-") as stage:
+        sp.stage_from_duckdb(con, stage)
+        session = sp.local_session(threads=options.threads or 2)
+        obs, patients, conditions = sp.read_staged(session, stage)
+        table = sp.collect_sorted(sp.results_dataframe(session, obs, patients, conditions, rules=options.rules,
+                                                       lookback=options.lookback))
+    yield from rechunk_by_patient(table.to_batches(options.batch_rows), options.batch_rows)
+
+
+def screen(source: str | Path, kind: str, out: str | Path, options: ScreenOptions = ScreenOptions(), *,
+           labels: str | Path | None = None, progress: Callable[[int], None] | None = None) -> dict:
+    """Load a source (``maswatch.sources``), screen it, write the outputs; return the summary."""
+    from .. import sources
+
+    out = Path(out)
+    con = duckdb.connect()
+    try:
+        from . import duckdb_engine
+
+        duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
+        loaded = sources.load(kind, source, con)
+        label_table = read_labels(labels) if labels is not None else None
+        synthetic = is_synthetic(source) or label_table is not None
+        return screen_connection(
+            con, out, options, labels=label_table, unit_report=loaded.unit_report, synthetic=synthetic,
+            context={"source": str(source), "kind": kind}, progress=progress)
+    finally:
+        con.close()
+
+
+__all__ = ["ScreenOptions", "Rules", "EpisodeRule", "screen", "screen_connection", "evaluate_points",
+           "output_schema", "snapshot_dict", "episodes_chunk", "read_labels"]
