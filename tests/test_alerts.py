@@ -124,3 +124,27 @@ def test_disease_specific_set_open_in_its_known_disease_is_a_concern():
     assert lv.tolist() == [alerts.CONCERN, alerts.WATCH, alerts.WATCH]
     assert alerts.explain(res, sig, b, 0)[0]["reason"] == "disease_set_open_known_context"
     assert "ravelli2016" in alerts.explain(res, sig, b, 0)[0]["text"]
+
+
+def test_ms_score_raises_concern_only_where_sjia_or_aosd_is_known():
+    # Same MS-score-positive labs (MS = -1.25) in known sJIA, unknown context (e.g. a febrile
+    # infection) and SLE: the score separates MAS from active sJIA and says nothing elsewhere.
+    labs = {"platelets": np.full(3, 150.0), "ldh": np.full(3, 800.0), "fibrinogen": np.full(3, 200.0),
+            "ferritin": np.full(3, 5000.0)}
+    findings = {"cns_involvement": np.full(3, NO, np.int8), "hemorrhage": np.full(3, NO, np.int8),
+                "active_arthritis": np.full(3, YES, np.int8), "fever": np.full(3, NO, np.int8)}
+    b = SnapshotBatch.from_columns(3, labs=labs, findings=findings, context=np.array(["sjia", "unknown", "sle"]))
+    masks = alerts.reason_masks(evaluate_all(b), {s: np.full(3, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}, b)
+    assert masks["ms_score_met"].tolist() == [True, False, False]
+
+
+def test_jsle_guidelines_met_outside_sle_are_not_a_concern():
+    # fever > 38, ferritin > 500, AST > 40: the jSLE 2009 guidelines are met in any febrile flare
+    b = SnapshotBatch.from_columns(
+        2, labs={"temperature": np.full(2, 39.0), "ferritin": np.full(2, 900.0), "ast": np.full(2, 60.0)},
+        context=np.array(["sjia", "sle"]))
+    res = evaluate_all(b)
+    assert res["parodi2009"].verdict.tolist() == [YES, YES]
+    masks = alerts.reason_masks(res, {s: np.full(2, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}, b)
+    assert masks["core_met_outside_population"].tolist() == [False, False]
+    assert masks["core_met"].tolist() == [False, True]

@@ -8,8 +8,9 @@ Levels (ordered; int8 code = index in ``LEVELS``):
 - ``none``    nothing below applies. Not "normal": missing tests are listed separately.
 - ``watch``   partial evidence: any trend signal; an MAS/HLH set still open
               (indeterminate) with two or more items met; ferritin:ESR or OHI met.
-- ``concern`` review now: a set met outside its intended population; MS score met
-              (validated to tell MAS from active sJIA); two or more of the changes the
+- ``concern`` review now: a set met outside its intended population (not the jSLE 2009
+              guidelines, too unspecific outside SLE); MS score met in known sJIA/AOSD
+              (validated to tell MAS from active sJIA, silent elsewhere); two or more of the changes the
               expert consensus ranked highest (platelets falling, ferritin rising, AST
               rising; criteria.md §8); one of them, reaching the range of the 2016 criteria
               item, in a patient with known sJIA/Still's disease or SLE, where MAS is a known
@@ -48,6 +49,11 @@ KNOWN_CONTEXTS = ("sjia", "aosd", "sle")
 
 DISEASE_SPECIFIC = ("ravelli2016", "parodi2009")
 """Sets made for one disease (sJIA; juvenile SLE): partial evidence in that known disease is a concern."""
+
+NONSPECIFIC_OUTSIDE_POPULATION = ("parodi2009",)
+"""Sets too unspecific to weigh outside their population: the jSLE 2009 guidelines had
+specificity 17-32% even in childhood SLE (Gerstein 2021, criteria.md §7); outside SLE
+(fever, ferritin > 500 and AST > 40 in any sJIA flare) they carry no signal."""
 
 CONSENSUS_ITEMS = {"falling_platelets": "platelets", "rising_ferritin": "ferritin", "rising_ast": "ast"}
 """The 2016 sJIA-MAS criteria item each top-ranked change moves into (PLT <= 181, ferritin > 684,
@@ -111,8 +117,10 @@ def reason_parts(
     open_ = {k: (r.verdict == UNKNOWN) & _partial_evidence(r) for k, r in core.items()}
     return {
         "core_met": {k: (r.verdict == YES) & (r.applicable != NO) for k, r in core.items()},
-        "core_met_outside_population": {k: (r.verdict == YES) & (r.applicable == NO) for k, r in core.items()},
-        "ms_score_met": {"ms_score": verdict("ms_score", YES) & (results["ms_score"].applicable != NO)
+        "core_met_outside_population": {k: (r.verdict == YES) & (r.applicable == NO)
+                                        for k, r in core.items() if k not in NONSPECIFIC_OUTSIDE_POPULATION},
+        # The MS score separates MAS from active sJIA; it says nothing where sJIA/AOSD is not known.
+        "ms_score_met": {"ms_score": verdict("ms_score", YES) & (results["ms_score"].applicable == YES)
                          if "ms_score" in results else np.zeros(n, bool)},
         "consensus_trends": {s.id: yes[s.id] for s in SIGNALS if s.high_rank and s.id in yes},
         "consensus_trend_known_context": {
