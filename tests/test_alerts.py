@@ -67,7 +67,9 @@ def test_ms_score_and_ferritin_esr_levels():
         context=np.array(["sjia", "unknown"]))
     lv, res, sig = levels_for(b)
     assert res["ms_score"].verdict[0] == YES and res["ravelli2016"].verdict[0] == NO  # afebrile
+    # afebrile: outside the MS score's population, but the 2016 laboratory criteria are met in known sJIA
     assert lv[0] == alerts.CONCERN
+    assert [r["reason"] for r in alerts.explain(res, sig, b, 0)][0] == "ravelli_labs_without_fever"
     assert res["ferritin_esr"].verdict[1] == YES and lv[1] == alerts.WATCH
 
 
@@ -131,11 +133,16 @@ def test_ms_score_raises_concern_only_where_sjia_or_aosd_is_known():
     # infection) and SLE: the score separates MAS from active sJIA and says nothing elsewhere.
     labs = {"platelets": np.full(3, 150.0), "ldh": np.full(3, 800.0), "fibrinogen": np.full(3, 200.0),
             "ferritin": np.full(3, 5000.0)}
-    findings = {"cns_involvement": np.full(3, NO, np.int8), "hemorrhage": np.full(3, NO, np.int8),
-                "active_arthritis": np.full(3, YES, np.int8), "fever": np.full(3, NO, np.int8)}
-    b = SnapshotBatch.from_columns(3, labs=labs, findings=findings, context=np.array(["sjia", "unknown", "sle"]))
-    masks = alerts.reason_masks(evaluate_all(b), {s: np.full(3, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}, b)
-    assert masks["ms_score_met"].tolist() == [True, False, False]
+    findings = {"cns_involvement": np.full(4, NO, np.int8), "hemorrhage": np.full(4, NO, np.int8),
+                "active_arthritis": np.full(4, YES, np.int8), "fever": np.array([YES, YES, YES, NO], np.int8)}
+    labs = {k: np.full(4, v[0]) for k, v in labs.items()}
+    b = SnapshotBatch.from_columns(4, labs=labs, findings=findings,
+                                   context=np.array(["sjia", "unknown", "sle", "sjia"]))
+    res = evaluate_all(b)
+    assert res["ms_score"].verdict.tolist() == [YES] * 4
+    masks = alerts.reason_masks(res, {s: np.full(4, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}, b)
+    # known sJIA and febrile only; an afebrile sJIA patient is outside the score's derivation population
+    assert masks["ms_score_met"].tolist() == [True, False, False, False]
 
 
 def test_jsle_guidelines_met_outside_sle_are_not_a_concern():

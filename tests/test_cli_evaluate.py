@@ -115,6 +115,16 @@ def test_console_script_runs():
     assert json.loads(r.stdout)["instruments"]["ravelli2016"]["verdict"] == "met"
 
 
-def test_demo_labels_synthetic():
-    r = invoke(["demo"])
-    assert r.exit_code == 0 and "SYNTHETIC" in r.stdout
+def test_demo_runs_the_pathway_on_labelled_synthetic_data(tmp_path):
+    out = tmp_path / "demo"
+    r = invoke(["demo", "--out", str(out), "--patients", "40"])
+    assert r.exit_code == 0, r.output
+    assert "SYNTHETIC" in r.stdout and "ravelli2016" in r.stdout
+    assert (out / "screen" / "report.html").exists() and (out / "cohort" / "README.txt").exists()
+    # a second run replaces its own output, but never a folder it did not make
+    assert invoke(["demo", "--out", str(out), "--patients", "40"]).exit_code == 0
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert invoke(["demo", "--out", str(foreign), "--patients", "40"]).exit_code != 0
+    assert (foreign / "notes.txt").read_text() == "keep me"

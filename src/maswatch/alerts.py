@@ -9,8 +9,8 @@ Levels (ordered; int8 code = index in ``LEVELS``):
 - ``watch``   partial evidence: any trend signal; an MAS/HLH set still open
               (indeterminate) with two or more items met; ferritin:ESR or OHI met.
 - ``concern`` review now: a set met outside its intended population (not the jSLE 2009
-              guidelines, too unspecific outside SLE); MS score met in known sJIA/AOSD
-              (validated to tell MAS from active sJIA, silent elsewhere); two or more of the changes the
+              guidelines, too unspecific outside SLE); MS score met in a febrile patient
+              with known sJIA/AOSD (validated there to tell MAS from active sJIA; silent elsewhere); two or more of the changes the
               expert consensus ranked highest (platelets falling, ferritin rising, AST
               rising; criteria.md §8); one of them, reaching the range of the 2016 criteria
               item, in a patient with known sJIA/Still's disease or SLE, where MAS is a known
@@ -73,6 +73,9 @@ REASONS: tuple[Reason, ...] = (
     Reason("core_met", ALERT, "{names} met in a patient the criteria apply to (or whose population is not known)"),
     Reason("core_met_outside_population", CONCERN, "{names} met, although the patient is outside the intended population"),
     Reason("ms_score_met", CONCERN, "MS score at or above its cut-off (MAS vs active sJIA; sJIA/AOSD)"),
+    Reason("ravelli_labs_without_fever", CONCERN, "the laboratory part of the 2016 criteria is met (ferritin > 684 "
+                                                  "and 2 of 4) in known {context}, but fever is absent or not "
+                                                  "recorded: MAS without fever occurs (2 of 27 afebrile, Boston)"),
     Reason("consensus_trends", CONCERN, "two or more of the changes ranked highest by the expert consensus: {names} "
                                         "(heuristic thresholds — not validated)"),
     Reason("consensus_trend_known_context", CONCERN, "{names}, now in the range of the 2016 criteria, in a patient with "
@@ -101,6 +104,13 @@ def _partial_evidence(res: InstrumentResult) -> np.ndarray:
     return met >= PARTIAL_EVIDENCE_ITEMS
 
 
+def _labs_met(ravelli: InstrumentResult) -> np.ndarray:
+    """Ferritin > 684 and 2 of the 4 laboratory items of the 2016 criteria, certainly met."""
+    minor = sum((ravelli.items[k].status == YES).astype(np.int16)
+                for k in ("platelets", "ast", "triglycerides", "fibrinogen"))
+    return (ravelli.items["ferritin"].status == YES) & (minor >= 2)
+
+
 def reason_parts(
     results: dict[str, InstrumentResult], signals: dict[str, np.ndarray], batch: SnapshotBatch
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -115,13 +125,20 @@ def reason_parts(
         return results[iid].verdict == v if iid in results else np.zeros(n, bool)
 
     open_ = {k: (r.verdict == UNKNOWN) & _partial_evidence(r) for k, r in core.items()}
+    # fever as HLH-2004 reads it: the finding, or the temperature when no finding is given
+    febrile = results["hlh2004"].items["fever"].status == YES if "hlh2004" in results else np.zeros(n, bool)
     return {
         "core_met": {k: (r.verdict == YES) & (r.applicable != NO) for k, r in core.items()},
         "core_met_outside_population": {k: (r.verdict == YES) & (r.applicable == NO)
                                         for k, r in core.items() if k not in NONSPECIFIC_OUTSIDE_POPULATION},
-        # The MS score separates MAS from active sJIA; it says nothing where sJIA/AOSD is not known.
-        "ms_score_met": {"ms_score": verdict("ms_score", YES) & (results["ms_score"].applicable == YES)
+        # The MS score separates MAS from active sJIA in febrile patients (its derivation population):
+        # it says nothing where sJIA/AOSD is not known, nor when the patient is not febrile (an afebrile
+        # child with normal labs scores about -1.7, above the -2.1 cut-off).
+        "ms_score_met": {"ms_score": verdict("ms_score", YES) & (results["ms_score"].applicable == YES) & febrile
                          if "ms_score" in results else np.zeros(n, bool)},
+        "ravelli_labs_without_fever": {
+            "ravelli2016": _labs_met(ravelli) & (ravelli.items["fever"].status != YES) & (ravelli.applicable == YES)
+            if ravelli is not None else np.zeros(n, bool)},
         "consensus_trends": {s.id: yes[s.id] for s in SIGNALS if s.high_rank and s.id in yes},
         "consensus_trend_known_context": {
             s: yes[s] & (ravelli.items[item].status == YES) & known_ctx
