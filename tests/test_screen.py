@@ -385,3 +385,46 @@ def test_screen_of_generator_output_agrees_with_assess(synth_cohort, tmp_path):
         assert [h["alert_level"] for h in hist] == [alerts.LEVELS[r["alert_level"]] for r in mine], f.name
         for h, r in zip(hist, mine):
             assert h["verdicts"] == {i: VERDICTS[r[verdict_col(i)]] for i in INSTRUMENTS}, (f.name, h["time"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-10**6, 10**6)), min_size=1, max_size=40),
+       st.integers(-10**6, 3 * 10**6))
+def test_window_start_equals_the_lexsort_insertion(pts, w):
+    """Property: the searchsorted window start equals the merged-lexsort count for any
+    patients, times (negative included) and window."""
+    from maswatch.screen.points_np import insertion, window_start
+
+    pairs = sorted(set(pts))
+    pat_ids = np.array([p for p, _ in pairs])
+    t = np.array([x for _, x in pairs], np.int64)
+    pat = np.cumsum(np.r_[True, pat_ids[1:] != pat_ids[:-1]]) - 1
+    first = np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])
+    start = first[pat]
+    expected = insertion(pat, t, pat, t - w, side="left")
+    assert window_start(t, pat, start, w).tolist() == expected.tolist()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(("P1", "P2")), st.integers(0, 50), st.integers(0, 8),
+                          st.sampled_from(_ANALYTES), st.integers(0, 5), st.sampled_from(_STATUS)),
+                min_size=1, max_size=30), st.booleans(), st.booleans())
+def test_split_correction_rule_equals_the_window_rule(recs, has_order, collide):
+    """Property: resolving only multi-version obs_ids (``valid_split_sql``) keeps exactly
+    the rows of the window rule over all rows (``valid_sql``) — plain duplicates with the
+    same status (last in source order wins), removals, replacements, ids shared between
+    patients — also when hash collisions send single-version ids to the window
+    (``collide``: every hash in the table) and without a source-order column."""
+    from maswatch.screen.points import MULTI_VERSION_TABLE, multi_version_sql, valid_split_sql, valid_sql
+
+    rows = [_obs(T(1) + dt.timedelta(hours=h), f"o{oid}", a, 10.0 * (v + 1), status=s, seq=i, pid=pid)
+            for i, (pid, h, oid, a, v, s) in enumerate(recs)]
+    con = _con(rows)
+    con.execute(multi_version_sql())
+    if collide:
+        con.execute(f"INSERT INTO {MULTI_VERSION_TABLE} SELECT DISTINCT hash(obs_id) FROM obs")
+    order = "seq" if has_order else None
+    key = "ORDER BY ALL"
+    split = con.sql(f"SELECT * FROM ({valid_split_sql(source_order=order)}) {key}").fetchall()
+    window = con.sql(f"SELECT * FROM ({valid_sql('duckdb', source_order=order)}) {key}").fetchall()
+    assert split == window

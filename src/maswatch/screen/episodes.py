@@ -205,8 +205,7 @@ def rechunk_by_patient(batches, min_rows: int = 1_000_000):
         if pending_rows < min_rows:
             continue
         tbl = pa.Table.from_batches(pending)
-        pid = tbl.column("patient_id")
-        cut = _first_row_of_last_patient(pid, pid[-1])
+        cut = _cut(pending, tbl)
         if cut == 0:
             continue  # one patient so far; keep accumulating
         seen = True
@@ -218,6 +217,17 @@ def rechunk_by_patient(batches, min_rows: int = 1_000_000):
         yield pa.Table.from_batches(pending)
     elif empty is not None and not seen:
         yield pa.Table.from_batches([empty])  # nothing at all: keep the columns
+
+
+def _cut(pending: list, tbl: pa.Table) -> int:
+    """First row of the last patient in ``tbl`` (0 if it holds one patient). Rows are
+    sorted by patient, so the last batch usually holds the cut: compare only it."""
+    last_rb = pending[-1].column(pending[-1].schema.get_field_index("patient_id"))
+    last = last_rb[-1]
+    cut = _first_row_of_last_patient(pa.chunked_array([last_rb]), last)
+    if cut > 0:
+        return tbl.num_rows - len(last_rb) + cut
+    return _first_row_of_last_patient(tbl.column("patient_id"), last)
 
 
 def _first_row_of_last_patient(pid: pa.ChunkedArray, last_pid) -> int:

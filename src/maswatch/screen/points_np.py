@@ -19,16 +19,18 @@ import pyarrow.compute as pc
 from ..lookback import Lookback
 from ..timeline.points import range_extreme
 from .episodes import rechunk_by_patient
-from .points import INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, valid_sql, value_col, window_us
+from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, multi_version_sql, ref_col, valid_split_sql,
+                     value_col, window_us)
 
 _CASE = " ".join(f"WHEN '{a}' THEN {i}" for i, a in enumerate(INPUT_IDS))
 
 
 def narrow_sql(source_order: str | None) -> str:
-    """Valid observations (``points.valid_sql``) as (patient, time, input index, value, code),
-    sorted by patient, time, input and obs_id for the forward fill."""
+    """Valid observations (``points.valid_split_sql``: run ``points.multi_version_sql``
+    first) as (patient, time, input index, value, code), sorted by patient, time, input
+    and obs_id for the forward fill."""
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
-            f"CAST(code AS TINYINT) AS code FROM ({valid_sql('duckdb', source_order=source_order)}) v "
+            f"CAST(code AS TINYINT) AS code FROM ({valid_split_sql(source_order=source_order)}) v "
             "ORDER BY patient_id, t_us, ai, obs_id")
 
 
@@ -49,6 +51,26 @@ def insertion(pat: np.ndarray, t: np.ndarray, qpat: np.ndarray, qt: np.ndarray, 
     qpos = np.flatnonzero(~is_point)
     out[order[qpos] - n] = before[qpos]
     return out
+
+
+def window_start(t_pt: np.ndarray, pat_pt: np.ndarray, pat_start: np.ndarray, w: int) -> np.ndarray:
+    """For each point: the first point of the same patient with time >= t - w.
+
+    The same answer as ``insertion(pat_pt, t_pt, pat_pt, t_pt - w, side='left')`` with
+    one searchsorted instead of a lexsort: each patient's times are laid end to end
+    (offset by the spans of the patients before it), which keeps one sorted key. Falls
+    back to ``insertion`` if the offsets could overflow int64 (or w < 0)."""
+    m = t_pt.size
+    if m == 0:
+        return np.zeros(0, np.int64)
+    rel = t_pt - t_pt[pat_start]  # >= 0: points are time-ordered within a patient
+    last = np.r_[pat_pt[1:] != pat_pt[:-1], True]
+    span = rel[last]
+    if float(span.astype(np.float64).sum()) + span.size >= 2.0 ** 61 or not 0 <= w < 2 ** 61:
+        return insertion(pat_pt, t_pt, pat_pt, t_pt - w, side="left")
+    base = np.cumsum(span + 1) - (span + 1)
+    b = base[pat_pt - pat_pt[0]]
+    return np.searchsorted(b + rel, b + np.maximum(rel - w, 0), side="left")
 
 
 class Side:
@@ -108,12 +130,12 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence) -
     birth = pc.take(side.birth, where) if len(side.pat_ids) else pa.nulls(len(pat_ids), pa.int64())
     cols["birth_us"] = pc.take(birth, pa.array(pat_pt)) if m else pa.array([], pa.int64())
     cols["context"] = _context(side, pat_ids, pat_pt, t_pt)
-    # the rows each input keeps, found with one stable sort instead of a mask per input
-    kept = np.flatnonzero(last_in_group)
-    by_input = kept[np.argsort(ai[kept], kind="stable")]
+    # every row of each input (ascending), found with one stable sort instead of a mask per input
+    by_input = np.argsort(ai, kind="stable")
     bounds = np.searchsorted(ai[by_input], np.arange(len(INPUT_IDS) + 1), side="left")
+    rows_of = [by_input[bounds[i]:bounds[i + 1]] for i in range(len(INPUT_IDS))]
     for i, a in enumerate(INPUT_IDS):
-        rows_i = by_input[bounds[i]:bounds[i + 1]]
+        rows_i = rows_of[i][last_in_group[rows_of[i]]]  # the row each (point, input) keeps
         at = pt_of_row[rows_i]
         present = np.zeros(m, bool)
         present[at] = True
@@ -127,27 +149,36 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence) -
         cols[value_col(a)] = pa.array(np.where(ok, v[row], 0.0), pa.float64(), mask=~ok)
         cols[code_col(a)] = pa.array(np.where(ok, c[row], 0).astype(np.int32), pa.int32(), mask=~ok)
     lower: dict[int, np.ndarray] = {}  # first point inside [t - window, ...) per window (shared)
+    per_point: dict[str, tuple] = {}  # per analyte: its points and rows (shared by max and min)
     for r in refs:
         w = window_us(r.window_hours)
         if w not in lower:
-            lower[w] = insertion(pat_pt, t_pt, pat_pt, t_pt - w, side="left")
-        cols[ref_col(r.name)] = _reference(r, ai, v, pt_of_row, lower[w], t_pt)
+            lower[w] = window_start(t_pt, pat_pt, pat_start, w)
+        if r.analyte not in per_point:
+            per_point[r.analyte] = _points_of(rows_of[INPUT_IDS.index(r.analyte)], pt_of_row, m)
+        cols[ref_col(r.name)] = _reference(r, v, per_point[r.analyte], lower[w], m)
     return pa.RecordBatch.from_pydict(cols)
 
 
-def _reference(r, ai, v, pt_of_row, lo_pt, t_pt) -> pa.Array:
+def _points_of(rows: np.ndarray, pt_of_row: np.ndarray, m: int) -> tuple:
+    """(rows, first row of each point having the input, #such points before each point index)."""
+    if rows.size == 0:
+        return rows, rows, np.zeros(m + 1, np.int64)
+    starts = np.flatnonzero(np.r_[True, pt_of_row[rows[1:]] != pt_of_row[rows[:-1]]])
+    before = np.zeros(m + 1, np.int64)
+    before[pt_of_row[rows[starts]] + 1] = 1
+    return rows, starts, np.cumsum(before)  # before[j]: points < j that have a value
+
+
+def _reference(r, v, points, lo_pt, m) -> pa.Array:
     """agg of the input's values at points with time in [t - window, t), same patient; NaN if none."""
-    i = INPUT_IDS.index(r.analyte)
-    rows = np.flatnonzero(ai == i)
-    m = t_pt.size
+    rows, starts, before = points
     if rows.size == 0:
         return pa.array(np.full(m, np.nan), pa.float64(), mask=np.ones(m, bool))
-    starts = np.flatnonzero(np.r_[True, pt_of_row[rows[1:]] != pt_of_row[rows[:-1]]])
     fn = np.maximum if r.agg == "max" else np.minimum
     s_val = fn.reduceat(v[rows], starts)
-    s_pt = pt_of_row[rows[starts]]
-    lo = np.searchsorted(s_pt, lo_pt, side="left")
-    hi = np.searchsorted(s_pt, np.arange(m), side="left")  # strictly before t
+    lo = before[lo_pt]
+    hi = before[:m]  # strictly before t
     out = range_extreme(s_val, lo, hi, r.agg)
     return pa.array(out, pa.float64(), from_pandas=True)
 
@@ -172,6 +203,19 @@ def _context(side: Side, pat_ids: pa.Array, pat_pt: np.ndarray, t_pt: np.ndarray
 def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str | None, has_patients: bool,
                   has_conditions: bool, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
     side = Side(con, has_patients, has_conditions)
-    reader = con.sql(narrow_sql(source_order)).to_arrow_reader(batch_rows)
-    for chunk in rechunk_by_patient(reader, batch_rows):
-        yield build_chunk(chunk, side, lookback, refs)
+    con.execute(multi_version_sql())
+    # The two branches of valid_split_sql read the same ``obs``; DuckDB's common-subplan
+    # optimizer would materialise all of it (out of memory at 10M rows): off while this
+    # query runs (the connection cannot run another query while the reader is open).
+    before = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
+    off = ",".join([x for x in before.split(",") if x.strip()] + ["common_subplan"])
+    con.execute(f"SET disabled_optimizers = '{off}'")
+    reader = None
+    try:
+        reader = con.sql(narrow_sql(source_order)).to_arrow_reader(batch_rows)
+        for chunk in rechunk_by_patient(reader, batch_rows):
+            yield build_chunk(chunk, side, lookback, refs)
+    finally:
+        if reader is not None:
+            reader.close()
+        con.execute(f"SET disabled_optimizers = '{before}'")
