@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1M,10M", help="comma list: 1M,10M,100M,158M or row counts")
     ap.add_argument("--data", default=str(Path.home() / ".cache" / "maswatch-bench"), help="cache directory")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--memory-limit", default="2500MB",
+    ap.add_argument("--memory-limit", default="2000MB",
                     help="DuckDB memory limit; Python adds ~0.6-1 GB (the target is 4 GB peak RSS)")
     ap.add_argument("--generator", default="auto", choices=("auto", "synth", "fast"),
                     help="synth = maswatch synth --rows N (clinical generator); fast = vectorised benchdata")
