@@ -428,3 +428,31 @@ def test_split_correction_rule_equals_the_window_rule(recs, has_order, collide):
     split = con.sql(f"SELECT * FROM ({valid_split_sql(source_order=order)}) {key}").fetchall()
     window = con.sql(f"SELECT * FROM ({valid_sql('duckdb', source_order=order)}) {key}").fetchall()
     assert split == window
+
+
+def test_a_failed_run_leaves_earlier_results_untouched(cohort, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    screen(cohort, "long", out, ScreenOptions())
+    before = _files_digest(out)
+
+    import maswatch.screen as screen_pkg
+
+    def boom(*args, **kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: simulated")
+
+    monkeypatch.setattr(screen_pkg, "write_outputs", boom)
+    with pytest.raises(duckdb.OutOfMemoryException):
+        screen(cohort, "long", out, ScreenOptions())
+    assert _files_digest(out) == before
+    assert not any(p.name.endswith("maswatch-partial") for p in tmp_path.iterdir())
+    r = CliRunner().invoke(app, ["screen", str(cohort), "--kind", "long", "--out", str(out)])
+    assert r.exit_code == 1 and "ran out of memory" in r.stderr and "Traceback" not in r.output
+    assert _files_digest(out) == before
+
+
+def test_no_points_run_removes_a_stale_points_file(cohort, tmp_path):
+    out = tmp_path / "out"
+    screen(cohort, "long", out, ScreenOptions(write_points=True))
+    assert (out / "points.parquet").exists()
+    screen(cohort, "long", out, ScreenOptions(write_points=False))
+    assert not (out / "points.parquet").exists() and (out / "episodes.parquet").exists()

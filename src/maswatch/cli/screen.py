@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -57,6 +58,13 @@ def screen(
     except InputError as exc:
         err.print(f"[red]error[/red] {exc.field}: {exc.message}", highlight=False)
         raise typer.Exit(2)
+    except duckdb.OutOfMemoryException as exc:
+        limit = memory_limit or "DuckDB's default (80% of RAM)"
+        err.print(f"[red]error[/red] the engine ran out of memory (limit {limit}): {str(exc).splitlines()[0]}\n"
+                  "Raise --memory-limit, lower --threads, or screen the source in parts. "
+                  f"Nothing was written to {out} after the failure point; earlier files there may be partial.",
+                  highlight=False)
+        raise typer.Exit(1)
     s = result["summary"]
     tag = " [bold red]SYNTHETIC[/bold red]" if result["synthetic"] else ""
     err.print(f"{s['points']:,} evaluation points, {s['patients']:,} patients, {s['episodes']:,} episodes{tag}")

@@ -9,6 +9,9 @@ report. See docs/screening.md.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -84,9 +87,28 @@ def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: Screen
            "episode_min_level": _level_name(options.episode_rule.min_level),
            "settings": options.rules.settings.model_dump(), "lookback_hours": dict(options.lookback.hours),
            "trends": options.rules.trend_config.to_json(), **(context or {})}
-    return write_outputs(chunks, out, episode_rule=options.episode_rule, labels=labels, unit_report=unit_report,
-                         synthetic=synthetic, write_points=options.write_points, report_context=ctx,
-                         progress=progress)
+    # Write into a staging folder beside ``out`` and move the files in only when every one is
+    # complete: a failed run (bad input, out of memory) never leaves earlier results half-replaced.
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.maswatch-partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        result = write_outputs(chunks, staging, episode_rule=options.episode_rule, labels=labels,
+                               unit_report=unit_report, synthetic=synthetic, write_points=options.write_points,
+                               report_context=ctx, progress=progress)
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(staging.iterdir()):
+            target = out / f.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(f, target)
+        if not options.write_points and (out / "points.parquet").exists():
+            (out / "points.parquet").unlink()  # a stale points file from an earlier run would mislead
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _level_name(level: int) -> str:
