@@ -56,6 +56,13 @@ def is_parquet(p: Path) -> bool:
 
 def scan_sql(files: list[Path]) -> str:
     """A SQL relation over the files, with all CSV columns read as text and ``_mw_seq`` added."""
+    if files and all(is_parquet(f) for f in files):
+        # One scan over every part file: ``file_index`` is the file's position in the list, so
+        # ``_mw_seq`` is the same as per-file branches would give, without a UNION of hundreds
+        # of scans (which ran out of memory on a 406-part, 150M-row cohort).
+        listed = "[" + ", ".join(sql_str(f) for f in files) + "]"
+        return (f"(SELECT * EXCLUDE (file_row_number), (CAST(file_index AS BIGINT) << 40) + file_row_number AS _mw_seq "
+                f"FROM read_parquet({listed}, file_row_number = true, union_by_name = true))")
     parts = []
     for i, f in enumerate(files):
         base = i << 40
