@@ -118,6 +118,12 @@ class TestHLH2004:
         assert item(run(temperature=39.5, findings={"fever": False}), "hlh2004", "fever")["status"] == "not_met"
         assert item(run(), "hlh2004", "fever")["status"] == "unknown"
 
+    def test_contradictory_fever_finding_and_temperature_are_flagged(self):
+        r = run(temperature=39.5, findings={"fever": False})["hlh2004"]
+        assert any("contradicts the measured temperature" in x for x in r["reasons"])
+        r = run(temperature=39.5, findings={"fever": True})["hlh2004"]
+        assert not any("contradicts" in x for x in r.get("reasons", []))
+
     def test_fever_temperature_configurable_and_flagged_unverified(self):
         s = Settings(hlh2004_fever_temperature_c=38.3)
         r = run(temperature=38.3, settings=s)

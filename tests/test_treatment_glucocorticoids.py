@@ -287,3 +287,16 @@ def test_converting_a_regimen_between_equivalent_drugs_keeps_prednisone_equivale
 
 def _near(v, t):
     return v is not None and abs(v - t) <= 1e-9 * t
+
+
+def test_known_lower_bound_keeps_the_known_part_of_a_partly_unknown_day():
+    # Found by Hypothesis: 1 mg/kg at 00:00, then 1 mg at 01:00 with no weight on record. The
+    # second dose makes that day's mg/kg unknown, but the 1 mg/kg already given stays known.
+    regs = [{"drug": "prednisone", "value": 1.0, "unit": "mg", "start_h": 1.0, "length_h": None, "freq": 0.5},
+            {"drug": "prednisone", "value": 1.0, "unit": "mg/kg", "start_h": 0.0, "length_h": None, "freq": 0.5}]
+    meds = build(regs)
+    e1 = glucocorticoid_exposure(meds, [], until=at(hours=0))
+    e2 = glucocorticoid_exposure(meds, [], until=at(hours=1))
+    assert e1.cumulative_mg_per_kg_known == 1.0 and e2.cumulative_mg_per_kg_known == 1.0
+    assert e2.cumulative_mg_per_kg is None  # the total itself is not known
+    assert e1.cumulative_mg_known == 0.0 and e2.cumulative_mg_known == 1.0

@@ -10,7 +10,10 @@ HLH/MAS and adults but not validated for MAS. Diagnostic guideline (expert opini
 Rule: a molecular diagnosis consistent with HLH, OR >= 5 of 8 criteria. Directions as
 the primary: cytopenias <, ferritin >=, triglycerides >=, fibrinogen <=, sCD25 >=.
 Fever is the clinician's finding; only when it is not given does a temperature at or
-above a configurable value (default 38.5 °C, UNVERIFIED) count as fever.
+above a configurable value (default 38.5 °C, UNVERIFIED) count as fever (and one below it
+as no fever). When both are given and disagree, the finding is used and the result says
+so: the two inputs can each settle the item, so contradictory inputs cannot both be
+honoured.
 """
 
 from __future__ import annotations
@@ -61,7 +64,11 @@ SPEC = InstrumentSpec(
     ),
     applicable={c: True for c in ("sjia", "aosd", "sle", "other_rheumatic", "none")},
     cutoff_text="molecular diagnosis, or at least 5 of 8 criteria",
-    notes={"molecular": "Met by a molecular diagnosis consistent with HLH (criterion 1)."},
+    notes={
+        "molecular": "Met by a molecular diagnosis consistent with HLH (criterion 1).",
+        "fever_conflict": "The fever finding contradicts the measured temperature (judged against the fever "
+                          "temperature setting); the clinician's finding was used. Please check both.",
+    },
 )
 
 _COUNTED = ("fever", "splenomegaly", "cytopenias", "triglycerides_fibrinogen", "hemophagocytosis",
@@ -104,7 +111,12 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
         applicable=SPEC.applicability(batch.context),
         items={k: ItemResult(v) for k, v in items.items()},
         extras={"criteria_met": count_met(*counted), "criteria_possible": count_possible(*counted)},
-        notes={"molecular": items["molecular_diagnosis"] == YES},
+        notes={
+            "molecular": items["molecular_diagnosis"] == YES,
+            # finding and temperature both known and disagreeing: the finding is used (module doc)
+            "fever_conflict": (fever_finding != UNKNOWN) & (fever_by_temperature != UNKNOWN)
+                              & (fever_finding != fever_by_temperature),
+        },
         unverified=settings.unverified("hlh2004"),
         settings_used={"hlh2004_fever_temperature_c": settings.hlh2004_fever_temperature_c},
     )

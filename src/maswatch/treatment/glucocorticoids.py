@@ -348,9 +348,10 @@ def glucocorticoid_exposure(
         until=until,
         days=days,
         cumulative_mg=opt(cum_mg[-1]),
-        cumulative_mg_known=float(round_significant(np.nansum(mg))),
+        # lower bounds: every known part of every day (a day with one unknown part keeps the rest)
+        cumulative_mg_known=float(round_significant(np.nansum(mg_lo))),
         cumulative_mg_per_kg=opt(cum_kg[-1]),
-        cumulative_mg_per_kg_known=float(round_significant(np.nansum(mgkg))),
+        cumulative_mg_per_kg_known=float(round_significant(np.nansum(mgkg_lo))),
         days_unknown_mg=[d.day for d, k in zip(days, mg_known) if not k],
         days_unknown_mg_per_kg=[d.day for d, k in zip(days, mgkg_known) if not k],
         days_high_dose=int((high == logic.YES).sum()),
