@@ -343,3 +343,12 @@ def test_every_result_cites_its_paper():
     for iid, r in run().items():
         assert "doi:10." in r["reference"], iid
         assert r["population"] and r["intended_use"]
+
+
+def test_laboratory_part_of_2016_criteria_is_reported_as_a_status():
+    r = run(labs=FULL_RAVELLI, findings={"fever": False})["ravelli2016"]
+    assert r["verdict"] == "not_met" and r["laboratory_criteria"] == "met"
+    r = run(labs={"ferritin": lab(5000, "ng/mL"), "platelets": lab(150, "10*9/L")})["ravelli2016"]
+    assert r["laboratory_criteria"] == "unknown"
+    r = run(labs={**FULL_RAVELLI, "ferritin": lab(684, "ng/mL")}, findings={"fever": True})["ravelli2016"]
+    assert r["laboratory_criteria"] == "not_met"

@@ -104,13 +104,6 @@ def _partial_evidence(res: InstrumentResult) -> np.ndarray:
     return met >= PARTIAL_EVIDENCE_ITEMS
 
 
-def _labs_met(ravelli: InstrumentResult) -> np.ndarray:
-    """Ferritin > 684 and 2 of the 4 laboratory items of the 2016 criteria, certainly met."""
-    minor = sum((ravelli.items[k].status == YES).astype(np.int16)
-                for k in ("platelets", "ast", "triglycerides", "fibrinogen"))
-    return (ravelli.items["ferritin"].status == YES) & (minor >= 2)
-
-
 def reason_parts(
     results: dict[str, InstrumentResult], signals: dict[str, np.ndarray], batch: SnapshotBatch
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -137,7 +130,8 @@ def reason_parts(
         "ms_score_met": {"ms_score": verdict("ms_score", YES) & (results["ms_score"].applicable == YES) & febrile
                          if "ms_score" in results else np.zeros(n, bool)},
         "ravelli_labs_without_fever": {
-            "ravelli2016": _labs_met(ravelli) & (ravelli.items["fever"].status != YES) & (ravelli.applicable == YES)
+            "ravelli2016": (ravelli.extras["laboratory_criteria"] == YES) & (ravelli.items["fever"].status != YES)
+            & (ravelli.applicable == YES)
             if ravelli is not None else np.zeros(n, bool)},
         "consensus_trends": {s.id: yes[s.id] for s in SIGNALS if s.high_rank and s.id in yes},
         "consensus_trend_known_context": {

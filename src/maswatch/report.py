@@ -15,6 +15,7 @@ import numpy as np
 from . import analytes
 from .batch import SnapshotBatch
 from .instruments import InstrumentResult
+from .instruments.hscore import probability_text
 from .logic import ITEM_STATUS_NAMES, UNKNOWN, VERDICT_NAMES
 
 _APPLICABLE = {0: False, 1: None, 2: True}
@@ -129,12 +130,10 @@ def result_row(result: InstrumentResult, batch: SnapshotBatch, i: int) -> dict:
         out["score_min"] = _num(lo)
         out["score_max"] = _num(hi)
     for key, arr in result.extras.items():
-        out[key] = _num(arr[i])
-    if spec.id == "hscore":
-        from .instruments.hscore import probability_text
-
-        if out["score"] is not None:
-            out["probability_text"] = probability_text(out["score"])
+        # int8 extras are tri-state (like items); the others are counts, ratios, probabilities
+        out[key] = ITEM_STATUS_NAMES[int(arr[i])] if arr.dtype == np.int8 else _num(arr[i])
+    if spec.id == "hscore" and out["score"] is not None:
+        out["probability_text"] = probability_text(out["score"])
     if result.settings_used:
         out["settings"] = dict(result.settings_used)
     return out

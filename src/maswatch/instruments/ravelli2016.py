@@ -64,11 +64,14 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
         "fibrinogen": le(batch.lab("fibrinogen"), FIBRINOGEN_LE_MG_DL),
     }
     minor = at_least(MINOR_REQUIRED, items["platelets"], items["ast"], items["triglycerides"], items["fibrinogen"])
-    verdict = all_of(fever, items["ferritin"], minor)
+    laboratory = all_of(items["ferritin"], minor)
+    verdict = all_of(fever, laboratory)
     return InstrumentResult(
         spec=SPEC,
         verdict=verdict,
         applicable=SPEC.applicability(batch.context),
         items={k: ItemResult(v) for k, v in items.items()},
+        # the laboratory part alone (ferritin and 2 of 4), tri-state: used where fever is not recorded
+        extras={"laboratory_criteria": laboratory},
         notes={"afebrile": fever == NO},
     )

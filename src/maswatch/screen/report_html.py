@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .. import alerts
 from ..instruments import INSTRUMENTS
+from ..instruments.hscore import CUTOFF as HSCORE_CUTOFF, MAX_SCORE as HSCORE_MAX
 
 _LEVEL_COLOURS = ("#9e9e9e", "#f2c200", "#f28c28", "#d32f2f")
 _CSS = """
@@ -83,12 +84,13 @@ def _timeline(series: dict, title: str, width=700, height=170) -> str:
     hs = np.array([np.nan if v is None else v for v in series["hscore__score_min"]], dtype=np.float64)
     ok = ~np.isnan(hs)
     if ok.any():
-        y = height - 20 - hs / 340 * (height - 40)
+        y = height - 20 - hs / HSCORE_MAX * (height - 40)
         pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x[ok], y[ok]))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#4a78b5" stroke-width="1.5"/>')
-        y169 = height - 20 - 169 / 340 * (height - 40)
-        parts.append(f'<line x1="50" y1="{y169:.1f}" x2="{width - 20}" y2="{y169:.1f}" stroke="#d32f2f" '
-                     'stroke-dasharray="4 3"/><text x="48" y="{:.1f}" font-size="10" text-anchor="end">169</text>'.format(y169))
+        y_cut = height - 20 - HSCORE_CUTOFF / HSCORE_MAX * (height - 40)
+        parts.append(f'<line x1="50" y1="{y_cut:.1f}" x2="{width - 20}" y2="{y_cut:.1f}" stroke="#d32f2f" '
+                     f'stroke-dasharray="4 3"/><text x="48" y="{y_cut:.1f}" font-size="10" '
+                     f'text-anchor="end">{HSCORE_CUTOFF}</text>')
     d0 = _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d")
     d1 = _dt.datetime.fromtimestamp(t1, _dt.timezone.utc).strftime("%Y-%m-%d")
     parts.append(f'<text x="50" y="{height + 14}" font-size="11">{d0}</text>'
@@ -163,7 +165,7 @@ def render_report(*, summary, episodes: pa.Table, episode_rows: int, unit_report
     for col, h in s["histograms"].items():
         body.append(f"<h3>{_e(labels.get(col, col))}</h3>" + _histogram(h["counts"], h["low"], h["high"], labels.get(col, col)))
     body.append("<h2>Example timelines</h2><p class='note'>The most severe episodes: HScore lower bound (line, "
-                "dashed = 169 cut-off) and alert level per point (ticks: grey none, yellow watch, orange concern, "
+                f"dashed = {HSCORE_CUTOFF} cut-off) and alert level per point (ticks: grey none, yellow watch, orange concern, "
                 "red alert).</p>")
     for ex in summary.examples:
         ep = ex["episode"]
