@@ -405,29 +405,50 @@ def test_window_start_equals_the_lexsort_insertion(pts, w):
     assert window_start(t, pat, start, w).tolist() == expected.tolist()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(("P1", "P2")), st.integers(0, 50), st.integers(0, 8),
                           st.sampled_from(_ANALYTES), st.integers(0, 5), st.sampled_from(_STATUS)),
                 min_size=1, max_size=30), st.booleans(), st.booleans())
-def test_split_correction_rule_equals_the_window_rule(recs, has_order, collide):
-    """Property: resolving only multi-version obs_ids (``valid_split_sql``) keeps exactly
-    the rows of the window rule over all rows (``valid_sql``) — plain duplicates with the
-    same status (last in source order wins), removals, replacements, ids shared between
-    patients — also when hash collisions send single-version ids to the window
-    (``collide``: every hash in the table) and without a source-order column."""
-    from maswatch.screen.points import MULTI_VERSION_TABLE, multi_version_sql, valid_split_sql, valid_sql
+def test_stream_correction_rule_equals_the_window_rule(recs, has_order, collide):
+    """Property: the NumPy resolution of the sorted stream (``resolve_versions``) keeps
+    exactly the rows of the window rule (``valid_sql``): plain duplicates (last in source
+    order wins), removals, replacements, versions at other times or analytes, ids shared
+    between patients (two observations) — also when every hash collides (``collide``) and
+    without a source-order column."""
+    import pyarrow.compute as pc
+
+    from maswatch.screen.points import INPUT_IDS, valid_sql
+    from maswatch.screen.points_np import resolve_versions, stream_sql
 
     rows = [_obs(T(1) + dt.timedelta(hours=h), f"o{oid}", a, 10.0 * (v + 1), status=s, seq=i, pid=pid)
             for i, (pid, h, oid, a, v, s) in enumerate(recs)]
     con = _con(rows)
-    con.execute(multi_version_sql())
-    if collide:
-        con.execute(f"INSERT INTO {MULTI_VERSION_TABLE} SELECT DISTINCT hash(obs_id) FROM obs")
     order = "seq" if has_order else None
-    key = "ORDER BY ALL"
-    split = con.sql(f"SELECT * FROM ({valid_split_sql(source_order=order)}) {key}").fetchall()
-    window = con.sql(f"SELECT * FROM ({valid_sql('duckdb', source_order=order)}) {key}").fetchall()
-    assert split == window
+    window = con.sql(f"SELECT patient_id, t_us, obs_id, analyte, value, code FROM "
+                     f"({valid_sql('duckdb', source_order=order)}) ORDER BY ALL").fetchall()
+    tbl = con.sql(stream_sql(order)).to_arrow_table()
+    pid = tbl["patient_id"].combine_chunks()
+    pat = np.cumsum(np.r_[True, np.asarray(pid.to_pylist()[1:]) != np.asarray(pid.to_pylist()[:-1])]) - 1
+    h = np.zeros(tbl.num_rows, np.uint64) if collide else tbl["h"].to_numpy()
+    keep = resolve_versions(pat.astype(np.int64), h, tbl["fix"].to_numpy(), tbl["seq"].to_numpy(),
+                            tbl["t_us"].to_numpy(), tbl["ai"].to_numpy(), tbl["value"].to_numpy(),
+                            tbl["code"].to_numpy(), tbl["obs_id"].combine_chunks(), has_source_order=has_order)
+    kept = tbl.filter(pa.array(keep))
+    fast = sorted(zip(kept["patient_id"].to_pylist(), kept["t_us"].to_pylist(), kept["obs_id"].to_pylist(),
+                      [INPUT_IDS[i] for i in kept["ai"].to_pylist()], kept["value"].to_pylist(),
+                      kept["code"].to_pylist()))
+    assert fast == window
+
+
+def test_an_obs_id_names_one_observation_per_patient():
+    """Two patients' records may reuse an id (as two timelines may): neither removes nor
+    replaces the other's observation."""
+    rows = [_obs(T(1, 8), "1", "ferritin", 5400.0, seq=1, pid="P1"),
+            _obs(T(1, 9), "1", "ferritin", 9.0, status="entered-in-error", seq=2, pid="P2"),
+            _obs(T(1, 9), "2", "ferritin", 800.0, seq=3, pid="P2"),
+            _obs(T(1, 10), "2", "ferritin", 700.0, status="amended", seq=4, pid="P1")]
+    pts = _points(_con(rows, patients=(("P1", "2010-01-01"), ("P2", "2012-01-01"))))
+    assert [(p["patient_id"], p["v__ferritin"]) for p in pts] == [("P1", 5400.0), ("P1", 700.0), ("P2", 800.0)]
 
 
 def test_a_failed_run_leaves_earlier_results_untouched(cohort, tmp_path, monkeypatch):

@@ -8,12 +8,12 @@ both engines build identical points. No as-of join: per analyte, a
 
 Steps (numbers refer to docs/evaluation-points.md):
 
-1. valid observations: per ``obs_id``, drop the observation if any version is
-   ``entered-in-error``/``cancelled``; otherwise keep the ``amended``/``corrected``
+1. valid observations: per patient and ``obs_id``, drop the observation if any version
+   is ``entered-in-error``/``cancelled``; otherwise keep the ``amended``/``corrected``
    version if there is one, the last in source order among equals (``source_row`` when
    the source provides it). Weight and unknown analytes are not evaluation inputs.
-   (DuckDB's NumPy path gets the same rows from ``valid_split_sql``, which applies the
-   windows only to the rare obs_ids with several versions.)
+   (DuckDB's NumPy path resolves the same rule on its sorted stream:
+   ``points_np.resolve_versions``.)
 2. pivot: one row per (patient, time) — the evaluation points — with, per input, the
    value at exactly that time (ties: greatest ``obs_id``) and, for trend references,
    the max/min of all values at that time.
@@ -188,7 +188,11 @@ def points_sql(
     return sql.replace("STRING", string)
 
 
-def _versions_sql(dialect: Dialect, source_order: str | None, where: str = "") -> str:
+TIE_WITHOUT_SOURCE_ORDER = "t_us DESC, value DESC, code DESC, analyte DESC"
+"""Deterministic (not "source order") choice among equal-rank versions when a source has no row order."""
+
+
+def versions_sql(dialect: Dialect, source_order: str | None, where: str = "") -> str:
     """Every version of every input observation, with its rank for the correction rule."""
     seq = source_order if source_order else "0"
     return f"""
@@ -201,13 +205,16 @@ def _versions_sql(dialect: Dialect, source_order: str | None, where: str = "") -
 
 
 def _resolved_sql(versions: str, source_order: str | None) -> str:
-    """docs/evaluation-points.md §1 on ``versions``: one row per kept observation."""
-    tie = "" if source_order else ", t_us DESC, value DESC, code DESC"
+    """docs/evaluation-points.md §1 on ``versions``: one row per kept observation.
+
+    An observation is (patient_id, obs_id): the same id in two patients' records names
+    two observations, as it does in two timelines given to ``assess``."""
+    tie = "" if source_order else f", {TIE_WITHOUT_SOURCE_ORDER}"
     return f"""
   SELECT patient_id, t_us, obs_id, analyte, value, code FROM (
     SELECT patient_id, t_us, obs_id, analyte, value, code,
-      max(removes) OVER (PARTITION BY obs_id) AS removed,
-      row_number() OVER (PARTITION BY obs_id ORDER BY rnk DESC, seq DESC{tie}) AS rn
+      max(removes) OVER (PARTITION BY patient_id, obs_id) AS removed,
+      row_number() OVER (PARTITION BY patient_id, obs_id ORDER BY rnk DESC, seq DESC{tie}) AS rn
     FROM ({versions}
     ) o
   ) r
@@ -216,32 +223,4 @@ def _resolved_sql(versions: str, source_order: str | None) -> str:
 
 def valid_sql(dialect: Dialect, *, source_order: str | None = "source_row") -> str:
     """Valid observations (docs/evaluation-points.md §1) with the comparator/preliminary code."""
-    return _resolved_sql(_versions_sql(dialect, source_order), source_order)
-
-
-MULTI_VERSION_TABLE = "_mw_multi_version"
-"""DuckDB temp table: ``hash(obs_id)`` of every obs_id with more than one input row."""
-
-
-def multi_version_sql() -> str:
-    """DuckDB: create ``MULTI_VERSION_TABLE`` (one aggregate on an int64 key; corrections are rare)."""
-    return (f"CREATE OR REPLACE TEMP TABLE {MULTI_VERSION_TABLE} AS SELECT hash(obs_id) AS h FROM obs "
-            f"WHERE analyte IN ({_lit(INPUT_IDS)}) GROUP BY 1 HAVING count(*) > 1")
-
-
-def valid_split_sql(*, source_order: str | None = "source_row") -> str:
-    """DuckDB: the rows of :func:`valid_sql`, with the window only over the few obs_ids
-    that have several versions (``MULTI_VERSION_TABLE``, created by :func:`multi_version_sql`).
-
-    An obs_id with one version is kept unless that version is removing — exactly what
-    the window rule gives for a group of one. A hash collision only sends more obs_ids
-    to the window, which groups by the exact string, so the result is identical."""
-    # the membership test stays a MARK join built on the small table (as a filter DuckDB
-    # would turn it into a semi join built on all of obs)
-    multi = f"(hash(obs_id) IN (SELECT h FROM {MULTI_VERSION_TABLE})) IS TRUE"
-    single = _versions_sql("duckdb", source_order, f" AND NOT {multi}")
-    return f"""
-  SELECT patient_id, t_us, obs_id, analyte, value, code FROM ({single}
-  ) s WHERE removes = 0 AND value IS NOT NULL AND NOT isnan(value)
-  UNION ALL
-  {_resolved_sql(_versions_sql("duckdb", source_order, f" AND {multi}"), source_order)}"""
+    return _resolved_sql(versions_sql(dialect, source_order), source_order)

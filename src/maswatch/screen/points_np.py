@@ -19,19 +19,53 @@ import pyarrow.compute as pc
 from ..lookback import Lookback
 from ..timeline.points import range_extreme
 from .episodes import rechunk_by_patient
-from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, multi_version_sql, ref_col, valid_split_sql,
-                     value_col, window_us)
+from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, value_col, versions_sql,
+                     window_us)
 
 _CASE = " ".join(f"WHEN '{a}' THEN {i}" for i, a in enumerate(INPUT_IDS))
+_NAME_RANK = np.argsort(np.argsort(np.array(INPUT_IDS)))
+"""Rank of each input's name in string order (the SQL rule's last tie-break is ``analyte DESC``)."""
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def narrow_sql(source_order: str | None) -> str:
-    """Valid observations (``points.valid_split_sql``: run ``points.multi_version_sql``
-    first) as (patient, time, input index, value, code), sorted by patient, time, input
-    and obs_id for the forward fill."""
+def stream_sql(source_order: str | None) -> str:
+    """Every version of every input observation in one scan, sorted by patient, time, input
+    and obs_id for the forward fill. ``fix`` = 1 replacing (amended/corrected) + 2 removing;
+    ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`)."""
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
-            f"CAST(code AS TINYINT) AS code FROM ({valid_split_sql(source_order=source_order)}) v "
-            "ORDER BY patient_id, t_us, ai, obs_id")
+            "CAST(code AS TINYINT) AS code, CAST(rnk + 2 * removes AS TINYINT) AS fix, seq, hash(obs_id) AS h, "
+            f"obs_id FROM ({versions_sql('duckdb', source_order)}) v ORDER BY patient_id, t_us, ai, obs_id")
+
+
+def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
+                     ai: np.ndarray, v: np.ndarray, code: np.ndarray, obs_id: pa.Array, *,
+                     has_source_order: bool) -> np.ndarray:
+    """The rows the correction rule keeps (docs/evaluation-points.md §1), for whole patients.
+
+    The same decision as the window rule of ``points.valid_sql`` per (patient, obs_id):
+    an id seen once in its patient is kept unless that version removes; the rare repeated
+    ids (found by a hash, then grouped exactly by their string, so a collision changes
+    nothing) keep their best version — replacing first, then last in source order — unless
+    one version removes. NaN values are dropped after the choice, as in SQL.
+    """
+    keep = (fix & 2) == 0
+    key = h ^ (pat.astype(np.uint64) * _MIX)  # wraps: a mix, not arithmetic
+    s = np.sort(key)
+    repeated = np.unique(s[1:][s[1:] == s[:-1]])
+    if repeated.size:
+        pos = np.minimum(np.searchsorted(repeated, key), repeated.size - 1)
+        cand = np.flatnonzero(repeated[pos] == key)
+        ids = pc.dictionary_encode(obs_id.take(pa.array(cand))).indices.to_numpy().astype(np.int64)
+        keys = [pat[cand], ids, -(fix[cand] & 1).astype(np.int64), -seq[cand]]
+        if not has_source_order:
+            keys += [-t[cand], -v[cand], -code[cand].astype(np.int64), -_NAME_RANK[ai[cand]]]
+        order = np.lexsort(keys[::-1])
+        rows, gp, gi = cand[order], keys[0][order], ids[order]
+        first = np.flatnonzero(np.r_[True, (gp[1:] != gp[:-1]) | (gi[1:] != gi[:-1])])
+        removed = np.maximum.reduceat((fix[rows] & 2).astype(np.int8), first) != 0
+        keep[cand] = False
+        keep[rows[first[~removed]]] = True
+    return keep & ~np.isnan(v)
 
 
 def insertion(pat: np.ndarray, t: np.ndarray, qpat: np.ndarray, qt: np.ndarray, *, side: str) -> np.ndarray:
@@ -96,18 +130,32 @@ class Side:
         self.cond_code = c.column("code").to_numpy(zero_copy_only=False)
 
 
-def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence) -> pa.RecordBatch:
-    """Points (columns of ``points.point_columns``) for whole patients of the sorted stream."""
+def _patient_starts(pid: pa.Array) -> np.ndarray:
+    n = len(pid)
+    new_pat = np.ones(n, bool)
+    if n > 1:
+        new_pat[1:] = pc.not_equal(pid.slice(1), pid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    return new_pat
+
+
+def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *,
+                has_source_order: bool = True) -> pa.RecordBatch:
+    """Points (columns of ``points.point_columns``) for whole patients of the sorted
+    stream (``stream_sql``): corrections resolved, then one forward fill per input."""
     tbl = tbl.combine_chunks()
     pid = tbl.column("patient_id").chunk(0) if tbl.num_rows else pa.array([], pa.string())
-    n = len(pid)
     t = tbl.column("t_us").to_numpy()
     ai = tbl.column("ai").to_numpy()
     v = tbl.column("value").to_numpy()
     c = tbl.column("code").fill_null(0).to_numpy()
-    new_pat = np.ones(n, bool)
-    if n > 1:
-        new_pat[1:] = pc.not_equal(pid.slice(1), pid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    new_pat = _patient_starts(pid)
+    keep = resolve_versions(np.cumsum(new_pat) - 1, tbl.column("h").to_numpy(), tbl.column("fix").to_numpy(),
+                            tbl.column("seq").to_numpy(), t, ai, v, c, tbl.column("obs_id").chunk(0)
+                            if tbl.num_rows else pa.array([], pa.string()), has_source_order=has_source_order)
+    if not keep.all():
+        pid, t, ai, v, c = pid.filter(pa.array(keep)), t[keep], ai[keep], v[keep], c[keep]
+        new_pat = _patient_starts(pid)
+    n = len(pid)
     new_pt = new_pat.copy()
     new_pt[1:] |= t[1:] != t[:-1]
     pt_of_row = np.cumsum(new_pt) - 1
@@ -203,19 +251,9 @@ def _context(side: Side, pat_ids: pa.Array, pat_pt: np.ndarray, t_pt: np.ndarray
 def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str | None, has_patients: bool,
                   has_conditions: bool, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
     side = Side(con, has_patients, has_conditions)
-    con.execute(multi_version_sql())
-    # The two branches of valid_split_sql read the same ``obs``; DuckDB's common-subplan
-    # optimizer would materialise all of it (out of memory at 10M rows): off while this
-    # query runs (the connection cannot run another query while the reader is open).
-    before = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
-    off = ",".join([x for x in before.split(",") if x.strip()] + ["common_subplan"])
-    con.execute(f"SET disabled_optimizers = '{off}'")
-    reader = None
+    reader = con.sql(stream_sql(source_order)).to_arrow_reader(batch_rows)
     try:
-        reader = con.sql(narrow_sql(source_order)).to_arrow_reader(batch_rows)
         for chunk in rechunk_by_patient(reader, batch_rows):
-            yield build_chunk(chunk, side, lookback, refs)
+            yield build_chunk(chunk, side, lookback, refs, has_source_order=source_order is not None)
     finally:
-        if reader is not None:
-            reader.close()
-        con.execute(f"SET disabled_optimizers = '{before}'")
+        reader.close()
