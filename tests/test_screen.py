@@ -387,22 +387,40 @@ def test_screen_of_generator_output_agrees_with_assess(synth_cohort, tmp_path):
             assert h["verdicts"] == {i: VERDICTS[r[verdict_col(i)]] for i in INSTRUMENTS}, (f.name, h["time"])
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-10**6, 10**6)), min_size=1, max_size=40),
-       st.integers(-10**6, 3 * 10**6))
-def test_window_start_equals_the_lexsort_insertion(pts, w):
-    """Property: the searchsorted window start equals the merged-lexsort count for any
-    patients, times (negative included) and window."""
-    from maswatch.screen.points_np import insertion, window_start
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-10**6, 10**6), st.integers(0, 3),
+                          st.floats(-1e3, 1e3, allow_nan=False)), min_size=1, max_size=40),
+       st.integers(0, 3 * 10**6), st.booleans(), st.integers(0, 3))
+def test_compiled_fill_and_window_extreme_equal_their_definitions(rows, w, is_max, ref_input):
+    """Property: the compiled loops (``screen.fill``) equal the definitions written out
+    naively — for any patients, times (negative included, ties), inputs and windows: the
+    latest value at or before t no older than the window (last row of a tie wins), and the
+    max/min over [t - w, t) of the same patient."""
+    from maswatch.screen import fill
 
-    pairs = sorted(set(pts))
-    pat_ids = np.array([p for p, _ in pairs])
-    t = np.array([x for _, x in pairs], np.int64)
-    pat = np.cumsum(np.r_[True, pat_ids[1:] != pat_ids[:-1]]) - 1
-    first = np.flatnonzero(np.r_[True, pat[1:] != pat[:-1]])
-    start = first[pat]
-    expected = insertion(pat, t, pat, t - w, side="left")
-    assert window_start(t, pat, start, w).tolist() == expected.tolist()
+    rows = sorted(rows, key=lambda r: (r[0], r[1], r[2]))  # stream order; ties keep list order
+    pat = np.array([r[0] for r in rows], np.int64)
+    t = np.array([r[1] for r in rows], np.int64)
+    ai = np.array([r[2] for r in rows], np.int8)
+    v = np.array([r[3] for r in rows])
+    c = np.arange(len(rows), dtype=np.int32)
+    windows = np.array([w, w // 2, 0, 1], np.int64)
+    pt_rows = fill.point_rows(pat, t)
+    pts = sorted({(r[0], r[1]) for r in rows})
+    assert [(pat[i], t[i]) for i in pt_rows] == pts
+    val, code, missing = fill.forward_fill(pat, t, ai, v, c, pt_rows, windows)
+    order, bounds = fill.rows_by_input(ai, 4)
+    ext = fill.window_extreme(pat, t, v, order[bounds[ref_input]:bounds[ref_input + 1]], pt_rows, w, is_max)
+    for p, (pp, tp) in enumerate(pts):
+        for a in range(4):
+            mine = [i for i in range(len(rows)) if pat[i] == pp and ai[i] == a and tp - windows[a] <= t[i] <= tp]
+            best = max(mine, key=lambda i: (t[i], i)) if mine else None
+            assert missing[a, p] == (best is None)
+            if best is not None:
+                assert (val[a, p], code[a, p]) == (v[best], c[best])
+        prior = [v[i] for i in range(len(rows)) if pat[i] == pp and ai[i] == ref_input and tp - w <= t[i] < tp]
+        expected = (max(prior) if is_max else min(prior)) if prior else None
+        assert (None if np.isnan(ext[p]) else ext[p]) == expected
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -415,7 +433,6 @@ def test_stream_correction_rule_equals_the_window_rule(recs, has_order, collide)
     order wins), removals, replacements, versions at other times or analytes, ids shared
     between patients (two observations) — also when every hash collides (``collide``) and
     without a source-order column."""
-    import pyarrow.compute as pc
 
     from maswatch.screen.points import INPUT_IDS, valid_sql
     from maswatch.screen.points_np import resolve_versions, stream_sql
@@ -477,3 +494,30 @@ def test_no_points_run_removes_a_stale_points_file(cohort, tmp_path):
     assert (out / "points.parquet").exists()
     screen(cohort, "long", out, ScreenOptions(write_points=False))
     assert not (out / "points.parquet").exists() and (out / "episodes.parquet").exists()
+
+
+def test_patient_ranges_give_the_same_files_and_only_for_clustered_parquet(cohort, tmp_path):
+    """Screening one patient range after another (ranges from Parquet row-group statistics)
+    writes the same files as one sorted stream; a shuffled file gets no ranges."""
+    from maswatch import sources
+    from maswatch.sources._files import patient_ranges
+
+    obs = pq.read_table(cohort / "observations.parquet")
+    clustered = tmp_path / "clustered.parquet"
+    pq.write_table(obs.sort_by("patient_id"), clustered, row_group_size=500)
+    shuffled = tmp_path / "shuffled.parquet"
+    pq.write_table(obs.take(np.random.default_rng(0).permutation(obs.num_rows)), shuffled, row_group_size=500)
+    con = duckdb.connect()
+    bounds = patient_ranges(con, [clustered], "patient_id", range_rows=5000)
+    assert len(bounds) >= 3 and bounds == sorted(bounds)
+    assert patient_ranges(con, [shuffled], "patient_id", range_rows=5000) == []
+    assert patient_ranges(con, [cohort / "patients.parquet"], "birth_date", range_rows=10) == []  # not text
+    outs = []
+    for name, ranges in (("one", []), ("ranges", bounds + ["SYN-99999999", ""])):  # extra bounds: empty ranges
+        con = duckdb.connect()
+        loaded = sources.load("long", clustered, con)
+        out = tmp_path / name
+        screen_connection(con, out, ScreenOptions(batch_rows=3000), unit_report=loaded.unit_report,
+                          patient_ranges=ranges)
+        outs.append(_files_digest(out))
+    assert outs[0] == outs[1]

@@ -14,7 +14,7 @@ import shutil
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -70,14 +70,18 @@ def is_synthetic(source: str | Path) -> bool:
 def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: ScreenOptions = ScreenOptions(), *,
                       labels: pa.Table | None = None, unit_report: pa.Table | None = None,
                       synthetic: bool = False, context: dict | None = None,
-                      progress: Callable[[int], None] | None = None) -> dict:
-    """Screen the normalised views registered in ``con`` and write every output into ``out``."""
+                      progress: Callable[[int], None] | None = None, patient_ranges: Sequence[str] = ()) -> dict:
+    """Screen the normalised views registered in ``con`` and write every output into ``out``.
+
+    ``patient_ranges``: boundaries (``LoadedSource.patient_ranges``) to screen one patient
+    range after another — the same outputs, with DuckDB sorting the next range while the
+    rules evaluate the current one."""
     from . import duckdb_engine
 
     duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
     if options.engine == "duckdb":
         batches = duckdb_engine.result_batches(con, options.rules, options.lookback, options.batch_rows,
-                                               options.points_method)
+                                               options.points_method, patient_ranges=patient_ranges)
         chunks = rechunk_by_patient(batches, min(options.batch_rows, duckdb_engine.EVAL_ROWS))
     elif options.engine == "spark":
         chunks = _spark_chunks(con, out, options)
@@ -138,20 +142,28 @@ def screen(source: str | Path, kind: str, out: str | Path, options: ScreenOption
     """Load a source (``maswatch.sources``), screen it, write the outputs; return the summary."""
     from .. import sources
 
+    import tempfile
+
     out = Path(out)
     con = duckdb.connect()
+    # DuckDB spills to ``.tmp`` in the working directory by default: use a private
+    # temporary directory, removed afterwards, instead
+    spill = tempfile.TemporaryDirectory(prefix="maswatch-spill-")
     try:
         from . import duckdb_engine
 
+        con.execute("SET temp_directory = '" + spill.name.replace("'", "''") + "'")
         duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
         loaded = sources.load(kind, source, con)
         label_table = read_labels(labels) if labels is not None else None
         synthetic = is_synthetic(source) or label_table is not None
         return screen_connection(
             con, out, options, labels=label_table, unit_report=loaded.unit_report, synthetic=synthetic,
-            context={"source": str(source), "kind": kind}, progress=progress)
+            context={"source": str(source), "kind": kind}, progress=progress,
+            patient_ranges=loaded.patient_ranges)
     finally:
         con.close()
+        spill.cleanup()
 
 
 __all__ = ["ScreenOptions", "Rules", "EpisodeRule", "screen", "screen_connection", "evaluate_points",

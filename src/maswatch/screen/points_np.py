@@ -1,11 +1,11 @@
-"""Evaluation points from a sorted stream of valid observations, with NumPy (DuckDB fast path).
+"""Evaluation points from one sorted stream of observation versions (DuckDB fast path).
 
 The same semantics as the window query of ``points.points_sql`` (docs/evaluation-points.md),
-computed on whole-patient chunks of the stream DuckDB sorts by (patient, time): one
-forward-fill per input instead of a 26-way SQL pivot and 78 window columns, which is
-several times faster on 2 cores. The SQL query stays the definition used by Spark and a
-test requires both paths to give identical points. Trend references reuse
-``maswatch.timeline.points.range_extreme`` (the one-patient ``assess`` implementation).
+computed on whole-patient chunks of the stream DuckDB sorts by (patient, time, input,
+obs_id): corrections resolved per patient (:func:`resolve_versions`), then one compiled
+forward-fill pass (``fill``) instead of a 26-way SQL pivot and 78 window columns, which
+is several times faster on 2 cores. The SQL query stays the definition used by Spark
+and a property test requires both paths to give identical points.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..lookback import Lookback
-from ..timeline.points import range_extreme
+from . import fill
+from .background import in_background
 from .episodes import rechunk_by_patient
 from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, value_col, versions_sql,
                      window_us)
@@ -28,13 +29,20 @@ _NAME_RANK = np.argsort(np.argsort(np.array(INPUT_IDS)))
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def stream_sql(source_order: str | None) -> str:
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def stream_sql(source_order: str | None, low: str | None = None, high: str | None = None) -> str:
     """Every version of every input observation in one scan, sorted by patient, time, input
     and obs_id for the forward fill. ``fix`` = 1 replacing (amended/corrected) + 2 removing;
-    ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`)."""
+    ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`). Patients
+    in ``[low, high)`` only, when given (a bound of None is open)."""
+    where = (f" AND patient_id >= {_sql_str(low)}" if low is not None else "") + \
+            (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
             "CAST(code AS TINYINT) AS code, CAST(rnk + 2 * removes AS TINYINT) AS fix, seq, hash(obs_id) AS h, "
-            f"obs_id FROM ({versions_sql('duckdb', source_order)}) v ORDER BY patient_id, t_us, ai, obs_id")
+            f"obs_id FROM ({versions_sql('duckdb', source_order, where)}) v ORDER BY patient_id, t_us, ai, obs_id")
 
 
 def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
@@ -50,11 +58,11 @@ def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.nd
     """
     keep = (fix & 2) == 0
     key = h ^ (pat.astype(np.uint64) * _MIX)  # wraps: a mix, not arithmetic
-    s = np.sort(key)
-    repeated = np.unique(s[1:][s[1:] == s[:-1]])
-    if repeated.size:
-        pos = np.minimum(np.searchsorted(repeated, key), repeated.size - 1)
-        cand = np.flatnonzero(repeated[pos] == key)
+    by_key = np.argsort(key)
+    s = key[by_key]
+    same = s[1:] == s[:-1]
+    if same.any():
+        cand = np.sort(by_key[np.r_[same, False] | np.r_[False, same]])
         ids = pc.dictionary_encode(obs_id.take(pa.array(cand))).indices.to_numpy().astype(np.int64)
         keys = [pat[cand], ids, -(fix[cand] & 1).astype(np.int64), -seq[cand]]
         if not has_source_order:
@@ -66,45 +74,6 @@ def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.nd
         keep[cand] = False
         keep[rows[first[~removed]]] = True
     return keep & ~np.isnan(v)
-
-
-def insertion(pat: np.ndarray, t: np.ndarray, qpat: np.ndarray, qt: np.ndarray, *, side: str) -> np.ndarray:
-    """For each query (qpat, qt): how many (pat, t) pairs sort before it (lexicographic).
-
-    ``pat``/``t`` must be sorted lexicographically; ``side='left'`` counts pairs < query,
-    ``'right'`` pairs <= query. A merged lexsort, exact for any int64 times.
-    """
-    n, q = len(pat), len(qpat)
-    if q == 0:
-        return np.zeros(0, np.int64)
-    flag = np.concatenate([np.ones(n, np.int8), np.full(q, 0 if side == "left" else 2, np.int8)])
-    order = np.lexsort((flag, np.concatenate([t, qt]), np.concatenate([pat, qpat])))
-    is_point = order < n
-    before = np.cumsum(is_point) - is_point
-    out = np.empty(q, np.int64)
-    qpos = np.flatnonzero(~is_point)
-    out[order[qpos] - n] = before[qpos]
-    return out
-
-
-def window_start(t_pt: np.ndarray, pat_pt: np.ndarray, pat_start: np.ndarray, w: int) -> np.ndarray:
-    """For each point: the first point of the same patient with time >= t - w.
-
-    The same answer as ``insertion(pat_pt, t_pt, pat_pt, t_pt - w, side='left')`` with
-    one searchsorted instead of a lexsort: each patient's times are laid end to end
-    (offset by the spans of the patients before it), which keeps one sorted key. Falls
-    back to ``insertion`` if the offsets could overflow int64 (or w < 0)."""
-    m = t_pt.size
-    if m == 0:
-        return np.zeros(0, np.int64)
-    rel = t_pt - t_pt[pat_start]  # >= 0: points are time-ordered within a patient
-    last = np.r_[pat_pt[1:] != pat_pt[:-1], True]
-    span = rel[last]
-    if float(span.astype(np.float64).sum()) + span.size >= 2.0 ** 61 or not 0 <= w < 2 ** 61:
-        return insertion(pat_pt, t_pt, pat_pt, t_pt - w, side="left")
-    base = np.cumsum(span + 1) - (span + 1)
-    b = base[pat_pt - pat_pt[0]]
-    return np.searchsorted(b + rel, b + np.maximum(rel - w, 0), side="left")
 
 
 class Side:
@@ -155,80 +124,31 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
     if not keep.all():
         pid, t, ai, v, c = pid.filter(pa.array(keep)), t[keep], ai[keep], v[keep], c[keep]
         new_pat = _patient_starts(pid)
-    n = len(pid)
-    new_pt = new_pat.copy()
-    new_pt[1:] |= t[1:] != t[:-1]
-    pt_of_row = np.cumsum(new_pt) - 1
-    pt_rows = np.flatnonzero(new_pt)
+    pat = np.cumsum(new_pat) - 1
+    pt_rows = fill.point_rows(pat, t)
     m = pt_rows.size
     t_pt = t[pt_rows]
-    pat_of_row = np.cumsum(new_pat) - 1
-    pat_pt = pat_of_row[pt_rows]
-    first_pt_of_pat = np.flatnonzero(np.r_[True, pat_pt[1:] != pat_pt[:-1]]) if m else np.zeros(0, np.int64)
-    pat_start = first_pt_of_pat[pat_pt] if m else np.zeros(0, np.int64)
-    # last row of each (point, input) group: the greatest obs_id (rows sorted by obs_id)
-    last_in_group = np.ones(n, bool)
-    if n > 1:
-        last_in_group[:-1] = (pt_of_row[1:] != pt_of_row[:-1]) | (ai[1:] != ai[:-1])
-    ar = np.arange(m)
+    pat_pt = pat[pt_rows]
     cols: dict[str, pa.Array] = {"patient_id": pid.take(pa.array(pt_rows)), "t_us": pa.array(t_pt, pa.int64())}
     # birth date and context
+    first_pt_of_pat = np.flatnonzero(np.r_[True, pat_pt[1:] != pat_pt[:-1]]) if m else np.zeros(0, np.int64)
     pat_ids = pid.take(pa.array(pt_rows[first_pt_of_pat])) if m else pa.array([], pa.string())
     where = pc.index_in(pat_ids, value_set=side.pat_ids)
     birth = pc.take(side.birth, where) if len(side.pat_ids) else pa.nulls(len(pat_ids), pa.int64())
     cols["birth_us"] = pc.take(birth, pa.array(pat_pt)) if m else pa.array([], pa.int64())
     cols["context"] = _context(side, pat_ids, pat_pt, t_pt)
-    # every row of each input (ascending), found with one stable sort instead of a mask per input
-    by_input = np.argsort(ai, kind="stable")
-    bounds = np.searchsorted(ai[by_input], np.arange(len(INPUT_IDS) + 1), side="left")
-    rows_of = [by_input[bounds[i]:bounds[i + 1]] for i in range(len(INPUT_IDS))]
+    windows = np.array([window_us(lookback.window_hours(a)) for a in INPUT_IDS], np.int64)
+    val, code, missing = fill.forward_fill(pat, t, ai, v, c.astype(np.int32), pt_rows, windows)
     for i, a in enumerate(INPUT_IDS):
-        rows_i = rows_of[i][last_in_group[rows_of[i]]]  # the row each (point, input) keeps
-        at = pt_of_row[rows_i]
-        present = np.zeros(m, bool)
-        present[at] = True
-        last = np.maximum.accumulate(np.where(present, ar, -1)) if m else ar
-        lc = np.maximum(last, 0)
-        ok = (last >= pat_start) & (t_pt - t_pt[lc] <= window_us(lookback.window_hours(a)))
-        # position of each point's source row among rows_i: the fill carries the index, not the values
-        src = np.zeros(m, np.int64)
-        src[at] = rows_i
-        row = src[lc]
-        cols[value_col(a)] = pa.array(np.where(ok, v[row], 0.0), pa.float64(), mask=~ok)
-        cols[code_col(a)] = pa.array(np.where(ok, c[row], 0).astype(np.int32), pa.int32(), mask=~ok)
-    lower: dict[int, np.ndarray] = {}  # first point inside [t - window, ...) per window (shared)
-    per_point: dict[str, tuple] = {}  # per analyte: its points and rows (shared by max and min)
+        cols[value_col(a)] = pa.array(val[i], pa.float64(), mask=missing[i])
+        cols[code_col(a)] = pa.array(code[i], pa.int32(), mask=missing[i])
+    order, bounds = fill.rows_by_input(ai, len(INPUT_IDS))
     for r in refs:
-        w = window_us(r.window_hours)
-        if w not in lower:
-            lower[w] = window_start(t_pt, pat_pt, pat_start, w)
-        if r.analyte not in per_point:
-            per_point[r.analyte] = _points_of(rows_of[INPUT_IDS.index(r.analyte)], pt_of_row, m)
-        cols[ref_col(r.name)] = _reference(r, v, per_point[r.analyte], lower[w], m)
+        a = INPUT_IDS.index(r.analyte)
+        out = fill.window_extreme(pat, t, v, order[bounds[a]:bounds[a + 1]], pt_rows, window_us(r.window_hours),
+                                  r.agg == "max")
+        cols[ref_col(r.name)] = pa.array(out, pa.float64(), from_pandas=True)
     return pa.RecordBatch.from_pydict(cols)
-
-
-def _points_of(rows: np.ndarray, pt_of_row: np.ndarray, m: int) -> tuple:
-    """(rows, first row of each point having the input, #such points before each point index)."""
-    if rows.size == 0:
-        return rows, rows, np.zeros(m + 1, np.int64)
-    starts = np.flatnonzero(np.r_[True, pt_of_row[rows[1:]] != pt_of_row[rows[:-1]]])
-    before = np.zeros(m + 1, np.int64)
-    before[pt_of_row[rows[starts]] + 1] = 1
-    return rows, starts, np.cumsum(before)  # before[j]: points < j that have a value
-
-
-def _reference(r, v, points, lo_pt, m) -> pa.Array:
-    """agg of the input's values at points with time in [t - window, t), same patient; NaN if none."""
-    rows, starts, before = points
-    if rows.size == 0:
-        return pa.array(np.full(m, np.nan), pa.float64(), mask=np.ones(m, bool))
-    fn = np.maximum if r.agg == "max" else np.minimum
-    s_val = fn.reduceat(v[rows], starts)
-    lo = before[lo_pt]
-    hi = before[:m]  # strictly before t
-    out = range_extreme(s_val, lo, hi, r.agg)
-    return pa.array(out, pa.float64(), from_pandas=True)
 
 
 def _context(side: Side, pat_ids: pa.Array, pat_pt: np.ndarray, t_pt: np.ndarray) -> pa.Array:
@@ -242,18 +162,36 @@ def _context(side: Side, pat_ids: pa.Array, pat_pt: np.ndarray, t_pt: np.ndarray
     onset = side.cond_onset[keep]
     code = side.cond_code[keep]
     # rows arrive sorted by (patient_id, onset, code) and chunk ordinals follow patient_id order
-    pos = insertion(cpat, onset, pat_pt, t_pt, side="right") - 1
-    ok = (pos >= 0) & (cpat[np.maximum(pos, 0)] == pat_pt) if cpat.size else np.zeros(m, bool)
-    vals = np.where(ok, code[np.maximum(pos, 0)] if cpat.size else None, None)
-    return pa.array(vals, pa.string())
+    pos = fill.latest_at_or_before(pat_pt, t_pt, cpat, onset)
+    return pa.array(code, pa.string()).take(pa.array(pos, mask=pos < 0))
 
 
 def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str | None, has_patients: bool,
-                  has_conditions: bool, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
+                  has_conditions: bool, batch_rows: int = 1_000_000,
+                  patient_ranges: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+    """Points of every patient, in patient order: one sorted stream per patient range
+    (``[None, *patient_ranges, None]`` edges; one range when there are none)."""
     side = Side(con, has_patients, has_conditions)
-    reader = con.sql(stream_sql(source_order)).to_arrow_reader(batch_rows)
-    try:
-        for chunk in rechunk_by_patient(reader, batch_rows):
-            yield build_chunk(chunk, side, lookback, refs, has_source_order=source_order is not None)
-    finally:
-        reader.close()
+    order = source_order is not None
+    if not patient_ranges:
+        reader = con.sql(stream_sql(source_order)).to_arrow_reader(batch_rows)
+        try:
+            for chunk in rechunk_by_patient(reader, batch_rows):
+                yield build_chunk(chunk, side, lookback, refs, has_source_order=order)
+        finally:
+            reader.close()
+        return
+    edges = [None, *sorted(patient_ranges), None]
+
+    def sorted_ranges():  # in its own thread: DuckDB sorts the next range while this one is built
+        for low, high in zip(edges[:-1], edges[1:]):
+            # batch by batch: the sorted range is never held twice (DuckDB's copy and Arrow's)
+            reader = con.sql(stream_sql(source_order, low, high)).to_arrow_reader(batch_rows)
+            try:
+                yield list(reader)
+            finally:
+                reader.close()
+
+    for batches in in_background(sorted_ranges(), depth=1):
+        for chunk in rechunk_by_patient(batches, batch_rows):
+            yield build_chunk(chunk, side, lookback, refs, has_source_order=order)

@@ -81,6 +81,53 @@ def scan_sql(files: list[Path]) -> str:
     return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
 
+RANGE_ROWS = 8_000_000
+"""Rows per patient range when a source is clustered by patient (see :func:`patient_ranges`)."""
+MAX_SCAN_AMPLIFICATION = 1.25
+"""Ranges are used only if, by the row-group statistics, all ranges together read at most
+this multiple of the file's rows (otherwise every range would rescan most of the data)."""
+
+
+def patient_ranges(con: duckdb.DuckDBPyConnection, files: list[Path], column: str,
+                   range_rows: int = RANGE_ROWS) -> list[str]:
+    """Boundaries splitting the patients of Parquet ``files`` into ranges of ~``range_rows``
+    rows, if the files are clustered by the (text) patient column; else [] (one range).
+
+    Read from the row-group statistics only (no scan). Correctness never depends on them:
+    the ranges ``[b_i, b_i+1)`` (open-ended at both ends) cover every string, and a range
+    query filters exactly; the statistics only say whether the filter can skip row groups,
+    so that the screening engine can sort and evaluate one range while reading the next.
+    """
+    if not files or not all(is_parquet(f) for f in files):
+        return []
+    listed = "[" + ", ".join(sql_str(f) for f in files) + "]"
+    try:
+        stats = con.execute(
+            f"SELECT stats_min_value, stats_max_value, row_group_num_rows, type FROM parquet_metadata({listed}) "
+            f"WHERE path_in_schema = {sql_str(column)}").fetchall()
+    except duckdb.Error:
+        return []
+    if not stats or any(lo is None or hi is None or t != "BYTE_ARRAY" for lo, hi, _, t in stats):
+        return []
+    groups = sorted((lo, hi, n) for lo, hi, n, _ in stats)
+    total = sum(n for _, _, n in groups)
+    bounds, acc = [], 0
+    for lo, _, n in groups:
+        if acc >= range_rows * (len(bounds) + 1) and (not bounds or lo > bounds[-1]):
+            bounds.append(lo)
+        acc += n
+    if not bounds:
+        return []
+    edges = [None, *bounds, None]
+    scanned = [sum(n for lo, hi, n in groups
+                   if (edges[k] is None or hi >= edges[k]) and (edges[k + 1] is None or lo < edges[k + 1]))
+               for k in range(len(edges) - 1)]
+    # worth it only if the ranges together read little more than the file, none much more than its share
+    largest = max(n for _, _, n in groups)
+    ok = sum(scanned) <= MAX_SCAN_AMPLIFICATION * total and max(scanned) <= 2 * range_rows + largest
+    return bounds if ok else []
+
+
 def columns(con: duckdb.DuckDBPyConnection, relation_sql: str) -> dict[str, tuple[str, str]]:
     """casefolded column name -> (actual name, DuckDB type)."""
     rows = con.execute(f"DESCRIBE SELECT * FROM {relation_sql} LIMIT 0").fetchall()

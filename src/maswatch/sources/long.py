@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from .. import analytes
 from . import codes
-from ._files import columns, find_table, missing_table, require_columns, require_one_of, require_path, scan_sql
+from ._files import (columns, find_table, missing_table, patient_ranges, require_columns, require_one_of, require_path,
+                     scan_sql)
 from .normalised import (
     CONDITION_COLUMNS, KNOWN_IDS, MEDICATION_COLUMNS, PATIENT_COLUMNS, LoadedSource, comparator_sql,
     double_sql, normalise, register_view, time_sql,
@@ -84,7 +85,9 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
                "(SELECT l.analyte FROM _mw_loinc l WHERE l.loinc = d.code_b))")
     checked = normalise(con, "_mw_long_staged", "_mw_long", analyte)
     extra = _side_tables(con, p if p.is_dir() else None)
-    return LoadedSource("long", str(p), con, checked, extra)
+    # text patient ids compare in the file as in ``obs``, so range filters can skip row groups
+    ranges = patient_ranges(con, files, cols["patient_id"][0]) if cols["patient_id"][1] == "VARCHAR" else []
+    return LoadedSource("long", str(p), con, checked, extra, ranges)
 
 
 def _side_tables(con: duckdb.DuckDBPyConnection, root: Path | None) -> dict:

@@ -291,6 +291,8 @@ class LoadedSource:
     con: duckdb.DuckDBPyConnection = field(repr=False)
     checked_view: str
     extra_counts: dict = field(default_factory=dict)
+    patient_ranges: list[str] = field(default_factory=list)
+    """Boundaries of patient ranges the engine may screen one after another (``_files.patient_ranges``)."""
 
     @cached_property
     def _summary(self) -> pa.Table:
