@@ -32,16 +32,14 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 from ..batch import FINDING_IDS, QUANTITY_IDS
+from ..corrections import REMOVING as REMOVING_STATUSES, REPLACING as REPLACING_STATUSES
+from ..timeline.model import RHEUMATIC_CONTEXTS  # condition codes that set the context (§4)
 from ..lookback import DEFAULT_LOOKBACK, Lookback
 
 Dialect = Literal["duckdb", "spark"]
 
 INPUT_IDS: tuple[str, ...] = QUANTITY_IDS + FINDING_IDS
 """Every snapshot input an evaluation point carries: 16 labs, temperature, 9 findings."""
-RHEUMATIC_CONTEXTS = ("sjia", "aosd", "sle", "other_rheumatic")
-"""Condition codes that set the clinical context (docs/evaluation-points.md §4)."""
-REMOVING_STATUSES = ("entered-in-error", "cancelled")
-REPLACING_STATUSES = ("amended", "corrected")
 PRELIMINARY_CODE = 8
 """Added to the comparator code when the value used is preliminary (flagged in outputs)."""
 US_PER_HOUR = 3_600_000_000

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..corrections import REMOVES, REPLACES, kept_versions
 from ..lookback import Lookback
 from . import fill
 from .background import in_background
@@ -26,7 +27,6 @@ from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, v
 _CASE = " ".join(f"WHEN '{a}' THEN {i}" for i, a in enumerate(INPUT_IDS))
 _NAME_RANK = np.argsort(np.argsort(np.array(INPUT_IDS)))
 """Rank of each input's name in string order (the SQL rule's last tie-break is ``analyte DESC``)."""
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _sql_str(s: str) -> str:
@@ -35,45 +35,28 @@ def _sql_str(s: str) -> str:
 
 def stream_sql(source_order: str | None, low: str | None = None, high: str | None = None) -> str:
     """Every version of every input observation in one scan, sorted by patient, time, input
-    and obs_id for the forward fill. ``fix`` = 1 replacing (amended/corrected) + 2 removing;
+    and obs_id for the forward fill. ``fix``: ``corrections.fix_flag`` bits;
     ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`). Patients
     in ``[low, high)`` only, when given (a bound of None is open)."""
     where = (f" AND patient_id >= {_sql_str(low)}" if low is not None else "") + \
             (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
-            "CAST(code AS TINYINT) AS code, CAST(rnk + 2 * removes AS TINYINT) AS fix, seq, hash(obs_id) AS h, "
+            f"CAST(code AS TINYINT) AS code, CAST({REPLACES} * rnk + {REMOVES} * removes AS TINYINT) AS fix, seq, "
+            "hash(obs_id) AS h, "
             f"obs_id FROM ({versions_sql('duckdb', source_order, where)}) v ORDER BY patient_id, t_us, ai, obs_id")
 
 
 def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
                      ai: np.ndarray, v: np.ndarray, code: np.ndarray, obs_id: pa.Array, *,
                      has_source_order: bool) -> np.ndarray:
-    """The rows the correction rule keeps (docs/evaluation-points.md §1), for whole patients.
+    """The rows of the sorted stream the correction rule keeps (``corrections.kept_versions``,
+    the same rows as the window rule of ``points.valid_sql``), for whole patients.
 
-    The same decision as the window rule of ``points.valid_sql`` per (patient, obs_id):
-    an id seen once in its patient is kept unless that version removes; the rare repeated
-    ids (found by a hash, then grouped exactly by their string, so a collision changes
-    nothing) keep their best version — replacing first, then last in source order — unless
-    one version removes. NaN values are dropped after the choice, as in SQL.
+    ``h`` = hash(obs_id) finds repeated ids; without a source order the ties follow
+    ``points.TIE_WITHOUT_SOURCE_ORDER``. NaN values are dropped after the choice, as in SQL.
     """
-    keep = (fix & 2) == 0
-    key = h ^ (pat.astype(np.uint64) * _MIX)  # wraps: a mix, not arithmetic
-    by_key = np.argsort(key)
-    s = key[by_key]
-    same = s[1:] == s[:-1]
-    if same.any():
-        cand = np.sort(by_key[np.r_[same, False] | np.r_[False, same]])
-        ids = pc.dictionary_encode(obs_id.take(pa.array(cand))).indices.to_numpy().astype(np.int64)
-        keys = [pat[cand], ids, -(fix[cand] & 1).astype(np.int64), -seq[cand]]
-        if not has_source_order:
-            keys += [-t[cand], -v[cand], -code[cand].astype(np.int64), -_NAME_RANK[ai[cand]]]
-        order = np.lexsort(keys[::-1])
-        rows, gp, gi = cand[order], keys[0][order], ids[order]
-        first = np.flatnonzero(np.r_[True, (gp[1:] != gp[:-1]) | (gi[1:] != gi[:-1])])
-        removed = np.maximum.reduceat((fix[rows] & 2).astype(np.int8), first) != 0
-        keep[cand] = False
-        keep[rows[first[~removed]]] = True
-    return keep & ~np.isnan(v)
+    tie = () if has_source_order else (t, v, code.astype(np.int64), _NAME_RANK[ai])
+    return kept_versions(pat, h, fix, seq, obs_id, tie=tie) & ~np.isnan(v)
 
 
 class Side:
@@ -117,22 +100,23 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
     ai = tbl.column("ai").to_numpy()
     v = tbl.column("value").to_numpy()
     c = tbl.column("code").fill_null(0).to_numpy()
-    new_pat = _patient_starts(pid)
-    keep = resolve_versions(np.cumsum(new_pat) - 1, tbl.column("h").to_numpy(), tbl.column("fix").to_numpy(),
+    pat = np.cumsum(_patient_starts(pid)) - 1
+    keep = resolve_versions(pat, tbl.column("h").to_numpy(), tbl.column("fix").to_numpy(),
                             tbl.column("seq").to_numpy(), t, ai, v, c, tbl.column("obs_id").chunk(0)
                             if tbl.num_rows else pa.array([], pa.string()), has_source_order=has_source_order)
-    if not keep.all():
-        pid, t, ai, v, c = pid.filter(pa.array(keep)), t[keep], ai[keep], v[keep], c[keep]
-        new_pat = _patient_starts(pid)
-    pat = np.cumsum(new_pat) - 1
+    rows = np.arange(len(pid))
+    if not keep.all():  # drop rows by index; the patient strings are only taken at the points
+        rows = np.flatnonzero(keep)
+        pat, t, ai, v, c = pat[rows], t[rows], ai[rows], v[rows], c[rows]
+        pat = np.cumsum(np.r_[True, pat[1:] != pat[:-1]]) - 1 if pat.size else pat  # dense again
     pt_rows = fill.point_rows(pat, t)
     m = pt_rows.size
     t_pt = t[pt_rows]
     pat_pt = pat[pt_rows]
-    cols: dict[str, pa.Array] = {"patient_id": pid.take(pa.array(pt_rows)), "t_us": pa.array(t_pt, pa.int64())}
+    cols: dict[str, pa.Array] = {"patient_id": pid.take(pa.array(rows[pt_rows])), "t_us": pa.array(t_pt, pa.int64())}
     # birth date and context
     first_pt_of_pat = np.flatnonzero(np.r_[True, pat_pt[1:] != pat_pt[:-1]]) if m else np.zeros(0, np.int64)
-    pat_ids = pid.take(pa.array(pt_rows[first_pt_of_pat])) if m else pa.array([], pa.string())
+    pat_ids = pid.take(pa.array(rows[pt_rows[first_pt_of_pat]])) if m else pa.array([], pa.string())
     where = pc.index_in(pat_ids, value_set=side.pat_ids)
     birth = pc.take(side.birth, where) if len(side.pat_ids) else pa.nulls(len(pat_ids), pa.int64())
     cols["birth_us"] = pc.take(birth, pa.array(pat_pt)) if m else pa.array([], pa.int64())

@@ -14,14 +14,15 @@ from typing import Any, Literal
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
                       ValidationError, model_validator)
 
+from .. import corrections
 from ..batch import FINDING_IDS
 from ..errors import InputError
 
 FORMAT = "maswatch-timeline/1"
 
 Status = Literal["final", "registered", "preliminary", "amended", "corrected", "entered-in-error", "cancelled"]
-REMOVING = frozenset({"entered-in-error", "cancelled"})
-REPLACING = frozenset({"amended", "corrected"})
+REMOVING = frozenset(corrections.REMOVING)
+REPLACING = frozenset(corrections.REPLACING)
 Comparator = Literal["<", "<=", ">=", ">"]
 Finding = Literal[FINDING_IDS]  # type: ignore[valid-type]
 ConditionCode = Literal["sjia", "aosd", "sle", "other_rheumatic", "primary_hlh", "infection", "malignancy"]

@@ -20,7 +20,8 @@ from .. import analytes
 from ..batch import FINDING_IDS, QUANTITY_IDS, comparator_code
 from ..errors import InputError, UnitError
 from ..treatment.glucocorticoids import WEIGHT_PLAUSIBLE_KG
-from .model import REMOVING, REPLACING, Observation
+from ..corrections import fix_flag, kept_versions
+from .model import Observation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 US_PER_HOUR = 3_600_000_000
@@ -112,28 +113,22 @@ def _quantity(i: int, obs: Observation) -> str:
 
 
 def resolve(obs: list[Observation]) -> tuple[list[int], list[str], list[str]]:
-    """Indices of the versions in use, ids removed, ids replaced (evaluation-points.md §1)."""
+    """Indices of the versions in use, ids removed, ids replaced (evaluation-points.md §1,
+    ``corrections.kept_versions``). A record without id is its own observation."""
+    n = len(obs)
     groups: dict[str, list[int]] = {}
-    chosen: list[int] = []
+    key = np.empty(n, np.int64)
     for i, o in enumerate(obs):
         if o.id is None:
-            if o.status not in REMOVING:
-                chosen.append(i)
-            continue
-        groups.setdefault(o.id, []).append(i)
-    removed, replaced = [], []
-    for oid, idx in groups.items():
-        if any(obs[i].status in REMOVING for i in idx):
-            removed.append(oid)
-            continue
-        rank = [1 if obs[i].status in REPLACING else 0 for i in idx]
-        top = max(rank)
-        last = [i for i, r in zip(idx, rank) if r == top][-1]
-        if len(idx) > 1:
-            replaced.append(oid)
-        chosen.append(last)
-    chosen.sort()
-    return chosen, removed, replaced
+            key[i] = -1 - i  # unique: never grouped
+        else:
+            key[i] = len(groups) if o.id not in groups else key[groups[o.id][0]]
+            groups.setdefault(o.id, []).append(i)
+    keep = kept_versions(np.zeros(n, np.int64), key, np.array([fix_flag(o.status) for o in obs], np.int8),
+                         np.arange(n), [o.id for o in obs])
+    removed = [oid for oid, idx in groups.items() if not keep[idx].any()]
+    replaced = [oid for oid, idx in groups.items() if len(idx) > 1 and keep[idx].any()]
+    return np.flatnonzero(keep).tolist(), removed, replaced
 
 
 def build_table(obs: list[Observation]) -> ObservationTable:
