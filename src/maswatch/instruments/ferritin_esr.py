@@ -46,7 +46,7 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     ferritin, esr = batch.lab("ferritin"), batch.lab("esr")
     both = ferritin.present & esr.present
     esr_zero = esr.present & (esr.hi == 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r_min = np.round(ferritin.lo / esr.hi, RATIO_DECIMALS)
         r_max = np.round(np.where(esr.lo > 0, ferritin.hi / esr.lo, np.inf), RATIO_DECIMALS)
     defined = both & ~esr_zero

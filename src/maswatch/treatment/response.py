@@ -337,7 +337,7 @@ def _ferritin(s: _Series, T, max_age_us, cfg: ResponseConfig):
         peak_hi = np.maximum.accumulate(s.hi)[ic]
     else:
         peak_lo = peak_hi = np.zeros(T.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         fall_min = np.where(peak_lo > 0, 100.0 * (1.0 - cur.hi / peak_lo), 0.0)
         fall_max = np.where(peak_hi > 0, 100.0 * (1.0 - cur.lo / peak_hi), 0.0)
     if cfg.ferritin_fall_from_peak_pct is not None:
