@@ -223,7 +223,13 @@ def test_episodes_split_at_the_gap_and_report_peaks():
     assert rows[0]["peak_alert"] == "alert" and rows[0]["peak_hscore"] == 30.0
     assert rows[0]["first_met_hscore_time"] == rows[0]["peak_alert_time"]
     assert rows[1]["first_met_hscore_time"] is None
-    assert set(ev.column("role").to_pylist()) >= {"peak_alert", "first_concern", "first_met_hscore"}
+    # evidence: each point behind an episode once, in time order, with every role it plays
+    a1 = [(r["time"].timestamp() / 3600, r["roles"]) for r in ev.to_pylist() if (r["patient_id"], r["episode"]) == ("A", 1)]
+    met = ";".join(f"first_met_{i}" for i in INSTRUMENTS)
+    assert a1 == [(0.0, "first_watch;first_concern"),
+                  (5 * day, f"peak_alert;first_alert;{met};peak_hscore;peak_ms_score;peak_mh_score;peak_ferritin_esr_ratio")]
+    keys = [(r["patient_id"], r["episode"], r["time"]) for r in ev.to_pylist()]
+    assert keys == sorted(set(keys))
     # B never reaches concern: no episode
 
 
@@ -403,7 +409,7 @@ def test_compiled_fill_and_window_extreme_equal_their_definitions(rows, w, is_ma
     t = np.array([r[1] for r in rows], np.int64)
     ai = np.array([r[2] for r in rows], np.int8)
     v = np.array([r[3] for r in rows])
-    c = np.arange(len(rows), dtype=np.int32)
+    c = np.arange(len(rows), dtype=np.int8)
     windows = np.array([w, w // 2, 0, 1], np.int64)
     pt_rows = fill.point_rows(pat, t)
     pts = sorted({(r[0], r[1]) for r in rows})
@@ -521,3 +527,32 @@ def test_patient_ranges_give_the_same_files_and_only_for_clustered_parquet(cohor
                           patient_ranges=ranges)
         outs.append(_files_digest(out))
     assert outs[0] == outs[1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=False)), max_size=70), st.integers(0, 20),
+       st.integers(0, 70), st.integers(1, 3))
+def test_column_conversions_equal_pyarrow(values, start, length, chunks):
+    """Property: the compiled Arrow<->NumPy conversions (``screen.columns``) give exactly
+    what pyarrow's fill_null/mask conversions give — on slices (offsets that are not a
+    multiple of 8) and chunked columns, for floats and integers, nulls anywhere."""
+    import pyarrow as pa
+
+    from maswatch.screen import columns
+
+    arr = pa.array(values, pa.float64()).slice(start, length)
+    parts = [arr.slice(i * len(arr) // chunks, len(arr) // chunks + (len(arr) if i == chunks - 1 else 0))
+             for i in range(chunks)]
+    chunked = pa.chunked_array(parts, pa.float64())
+    expected = arr.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    assert np.array_equal(columns.floats(arr), expected, equal_nan=True)
+    assert np.array_equal(columns.floats(chunked), chunked.fill_null(np.nan).to_numpy(), equal_nan=True)
+    ints = pa.array([None if v is None else int(abs(v) % 13) if np.isfinite(v) else 12 for v in values], pa.int8()).slice(start, length)
+    assert np.array_equal(columns.integers(ints, 0, np.int8), ints.fill_null(0).to_numpy(zero_copy_only=False))
+    assert np.array_equal(columns.integers(ints, -1), ints.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
+    raw = np.nan_to_num(expected)
+    missing = np.isnan(expected)
+    assert columns.nullable(raw, missing, pa.float64()).equals(pa.array(raw, pa.float64(), mask=missing))
+    ids = pa.array([str(int(abs(v) % 3)) if v is not None and np.isfinite(v) else 'x' for v in values]).slice(start, length)
+    py = ids.to_pylist()
+    assert columns.run_ids(ids).tolist() == [sum(py[i] != py[i - 1] for i in range(1, j + 1)) for j in range(len(py))]

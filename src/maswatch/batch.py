@@ -48,14 +48,13 @@ def interval_from_values(
     lo = np.where(present, v, pmin)
     hi = np.where(present, v, pmax)
     if comparators is not None:
+        # only censored results change (few rows: indexing them beats whole-column passes)
         c = np.asarray(comparators, dtype=np.int8)
-        if c.any():
-            lo = np.where(c == 4, np.nextafter(v, np.inf), lo)
-            lo = np.where((c == 1) | (c == 2), pmin, lo)
-            hi = np.where((c == 3) | (c == 4), pmax, hi)
-            hi = np.where(c == 1, np.nextafter(v, -np.inf), hi)
-            lo = np.where(present, lo, pmin)
-            hi = np.where(present, hi, pmax)
+        rows = np.flatnonzero((c != 0) & present)
+        if rows.size:
+            cr, vr = c[rows], v[rows]
+            lo[rows] = np.where(cr == 4, np.nextafter(vr, np.inf), np.where((cr == 1) | (cr == 2), pmin, vr))
+            hi[rows] = np.where(cr == 1, np.nextafter(vr, -np.inf), np.where((cr == 3) | (cr == 4), pmax, vr))
     return Interval(lo=lo, hi=hi, present=present)
 
 

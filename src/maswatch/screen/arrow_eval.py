@@ -19,6 +19,7 @@ from .. import alerts, trends
 from ..batch import CONTEXTS, QUANTITY_IDS, SnapshotBatch, tri_from_optional
 from ..instruments import INSTRUMENTS, evaluate_all
 from ..settings import DEFAULT, Settings
+from .columns import floats, integers
 from .points import INPUT_IDS, PRELIMINARY_CODE, code_col, ref_col, value_col
 
 US_PER_YEAR = 86_400_000_000 * 365.25
@@ -61,7 +62,7 @@ def input_schema(refs: Sequence) -> pa.Schema:
         pa.field("context", pa.string()),
     ]
     for a in INPUT_IDS:
-        fields += [pa.field(value_col(a), pa.float64()), pa.field(code_col(a), pa.int32())]
+        fields += [pa.field(value_col(a), pa.float64()), pa.field(code_col(a), pa.int8())]
     fields += [pa.field(ref_col(r.name), pa.float64()) for r in refs]
     return pa.schema(fields)
 
@@ -89,35 +90,23 @@ def output_schema(refs: Sequence) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _f64(col) -> np.ndarray:
-    """A numeric Arrow column as float64 with NaN for null."""
-    col = col.cast(pa.float64())
-    if col.null_count:
-        col = col.fill_null(np.nan)
-    return col.to_numpy(zero_copy_only=False)
-
-
-def _i64(col, fill: int) -> np.ndarray:
-    return col.fill_null(fill).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def snapshot_batch(rb: pa.RecordBatch | pa.Table) -> tuple[SnapshotBatch, dict]:
     """Translate evaluation-point columns into a ``SnapshotBatch`` (and the per-row extras)."""
     n = rb.num_rows
     labs, comps, findings = {}, {}, {}
     prelim = np.zeros(n, dtype=bool)
     for a in INPUT_IDS:
-        v = _f64(rb.column(value_col(a)))
-        code = _i64(rb.column(code_col(a)), 0)
+        v = floats(rb.column(value_col(a)))
+        code = integers(rb.column(code_col(a)), 0, np.int8)  # comparator + 8 if preliminary (0..12)
         prelim |= code >= PRELIMINARY_CODE
-        comp = (code % PRELIMINARY_CODE).astype(np.int8)
+        comp = code & (PRELIMINARY_CODE - 1)
         if a in QUANTITY_IDS:
             labs[a] = v
             comps[a] = comp
         else:
             findings[a] = tri_from_optional(v)
-    t_us = rb.column("t_us").to_numpy(zero_copy_only=False).astype(np.int64)
-    birth = _f64(rb.column("birth_us"))
+    t_us = integers(rb.column("t_us"), 0)
+    birth = floats(rb.column("birth_us"))
     with np.errstate(invalid="ignore"):
         age = (t_us.astype(np.float64) - birth) / US_PER_YEAR
     # an age outside 0..130 (birth after the result, or a data error) is unknown, not guessed
@@ -138,7 +127,7 @@ def evaluate_results(rb: pa.RecordBatch | pa.Table, rules: Rules = Rules()) -> p
         rb = rb.combine_chunks().to_batches()[0] if rb.num_rows else pa.RecordBatch.from_pylist([], schema=rb.schema)
     batch, x = snapshot_batch(rb)
     results = evaluate_all(batch, rules.settings)
-    reference = {r.name: _f64(rb.column(ref_col(r.name))) for r in rules.refs}
+    reference = {r.name: floats(rb.column(ref_col(r.name))) for r in rules.refs}
     sig = trends.signals(batch, reference, rules.trend_config)
     level = alerts.alert_levels(results, sig, batch)
     cols = {

@@ -20,6 +20,7 @@ import pyarrow as pa
 from .. import alerts
 from ..instruments import INSTRUMENTS
 from .arrow_eval import verdict_col
+from .columns import floats, integers, run_ids
 
 GAP_HOURS_DEFAULT = 14 * 24
 """ASSUMPTION: qualifying points 14 days or more apart start a new episode."""
@@ -94,9 +95,10 @@ def episodes_chunk(table: pa.Table, rule: EpisodeRule = EpisodeRule()) -> tuple[
     first-level and peak times (role column), with every snapshot value used.
     """
     n = table.num_rows
-    pid = table.column("patient_id").to_numpy(zero_copy_only=False)
-    t_us = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) if n else np.zeros(0, np.int64)
-    level = table.column("alert_level").to_numpy(zero_copy_only=False).astype(np.int8) if n else np.zeros(0, np.int8)
+    ids = table.column("patient_id")
+    pid = run_ids(ids)  # patients as 0, 1, 2, ... (rows are sorted by patient)
+    t_us = integers(table.column("time").cast(pa.int64()), 0)
+    level = integers(table.column("alert_level"), 0, np.int8)
     first, last = runs(pid, t_us, level >= rule.min_level, rule.gap_us)
     k = first.size
     lengths = last - first + 1
@@ -114,7 +116,7 @@ def episodes_chunk(table: pa.Table, rule: EpisodeRule = EpisodeRule()) -> tuple[
     notify = alerts.notify_mask(pid, level, ep_of_row) if n else np.zeros(0, bool)
 
     cols: dict[str, pa.Array] = {
-        "patient_id": pa.array(pid[first] if k else np.array([], dtype=object), pa.string()),
+        "patient_id": ids.take(pa.array(first, pa.int64())).cast(pa.string()),
         "episode": pa.array(ordinal.astype(np.int32), pa.int32()),
         "start": pa.array(t_us[first], pa.int64()).cast(_TS),
         "end": pa.array(t_us[last], pa.int64()).cast(_TS),
@@ -132,12 +134,12 @@ def episodes_chunk(table: pa.Table, rule: EpisodeRule = EpisodeRule()) -> tuple[
         cols[f"first_{alerts.LEVELS[lv]}_time"] = _time_at(t_us, r)
         evidence_roles.append((f"first_{alerts.LEVELS[lv]}", r))
     for iid in INSTRUMENTS:
-        met = table.column(verdict_col(iid)).to_numpy(zero_copy_only=False) == 2 if n else np.zeros(0, bool)
+        met = integers(table.column(verdict_col(iid)), 0, np.int8) == 2
         r = _segment_first(met, rows, offsets)
         cols[f"first_met_{iid}_time"] = _time_at(t_us, r)
         evidence_roles.append((f"first_met_{iid}", r))
     for name, col in PEAK_SCORES.items():
-        v = table.column(col).fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64) if n else np.zeros(0)
+        v = floats(table.column(col))
         vv = np.where(np.isnan(v), -np.inf, v)
         best = np.maximum.reduceat(vv[rows], offsets) if k else np.zeros(0)
         has = np.isfinite(best)
@@ -148,10 +150,10 @@ def episodes_chunk(table: pa.Table, rule: EpisodeRule = EpisodeRule()) -> tuple[
         cols[f"peak_{name}_time"] = _time_at(t_us, r)
         evidence_roles.append((f"peak_{name}", r))
     cols["notifications"] = pa.array(np.add.reduceat(notify[rows].astype(np.int64), offsets) if k else np.zeros(0, np.int64))
-    prelim = table.column("preliminary").to_numpy(zero_copy_only=False).astype(bool) if n else np.zeros(0, bool)
+    prelim = table.column("preliminary").to_numpy().astype(bool) if n else np.zeros(0, bool)
     cols["preliminary_used"] = pa.array(np.maximum.reduceat(prelim[rows], offsets).astype(bool) if k else np.zeros(0, bool))
     episodes = pa.table({c: cols[c] for c in episode_columns()})
-    return episodes, _evidence(table, pid, ordinal, evidence_roles)
+    return episodes, _evidence(table, ordinal, evidence_roles)
 
 
 def _level_equals_peak(level, rows, peak, lengths, n):
@@ -160,27 +162,33 @@ def _level_equals_peak(level, rows, peak, lengths, n):
     return is_peak
 
 
-def _evidence(table: pa.Table, pid: np.ndarray, ordinal: np.ndarray, roles: list[tuple[str, np.ndarray]]) -> pa.Table:
-    k = ordinal.size
-    ep_idx, role_names, rows = [], [], []
-    for order, (role, r) in enumerate(roles):
+def _evidence(table: pa.Table, ordinal: np.ndarray, roles: list[tuple[str, np.ndarray]]) -> pa.Table:
+    """One row per (episode, evaluation point) behind it, in time order, with ``roles``:
+    the roles the point plays, ';'-joined in a fixed order (``peak_alert;first_watch;...``).
+    A point is listed once however many roles it has (typically five or six)."""
+    ep_idx, rows, bits = [], [], []
+    for order, (_, r) in enumerate(roles):
         ok = r != _NO_ROW
         ep_idx.append(np.flatnonzero(ok))
         rows.append(r[ok])
-        role_names.append(np.full(int(ok.sum()), order, dtype=np.int32))
-    ep_idx = np.concatenate(ep_idx) if k else np.zeros(0, np.int64)
-    rows = np.concatenate(rows) if k else np.zeros(0, np.int64)
-    role_order = np.concatenate(role_names) if k else np.zeros(0, np.int32)
-    sort = np.lexsort((role_order, ep_idx))
-    ep_idx, rows, role_order = ep_idx[sort], rows[sort], role_order[sort]
-    names = np.array([r for r, _ in roles], dtype=object)
+        bits.append(np.full(ep_idx[-1].size, 1 << order, dtype=np.int64))
+    ep_idx, rows, bits = np.concatenate(ep_idx), np.concatenate(rows), np.concatenate(bits)
+    sort = np.lexsort((rows, ep_idx))
+    ep_idx, rows, bits = ep_idx[sort], rows[sort], bits[sort]
+    first = np.flatnonzero(np.r_[True, (ep_idx[1:] != ep_idx[:-1]) | (rows[1:] != rows[:-1])]) if rows.size \
+        else np.zeros(0, np.int64)
+    bits = np.bitwise_or.reduceat(bits, first) if rows.size else bits
+    ep_idx, rows = ep_idx[first], rows[first]
+    patterns, which = np.unique(bits, return_inverse=True)
+    names = pa.array([";".join(name for j, (name, _) in enumerate(roles) if p >> j & 1) for p in patterns.tolist()],
+                     pa.string())
     taken = table.take(pa.array(rows, pa.int64()))
     out = taken.drop_columns(["patient_id"])
     return pa.table(
         {
-            "patient_id": pa.array(pid[rows] if rows.size else np.array([], dtype=object), pa.string()),
-            "episode": pa.array(ordinal[ep_idx].astype(np.int32) if rows.size else np.zeros(0, np.int32), pa.int32()),
-            "role": pa.array(names[role_order] if rows.size else np.array([], dtype=object), pa.string()),
+            "patient_id": taken.column("patient_id").cast(pa.string()),
+            "episode": pa.array(ordinal[ep_idx].astype(np.int32), pa.int32()),
+            "roles": names.take(pa.array(which.reshape(-1).astype(np.int64))),
             **{c: out.column(c) for c in out.column_names},
         }
     )

@@ -43,11 +43,11 @@ def forward_fill(pat: np.ndarray, t: np.ndarray, ai: np.ndarray, v: np.ndarray, 
     m = pt_rows.size
     n = t.size
     val = np.zeros((k, m))
-    code = np.zeros((k, m), np.int32)
+    code = np.zeros((k, m), np.int8)
     missing = np.ones((k, m), np.bool_)
     last_t = np.zeros(k, np.int64)
     last_v = np.zeros(k)
-    last_c = np.zeros(k, np.int32)
+    last_c = np.zeros(k, np.int8)
     has = np.zeros(k, np.bool_)
     for p in range(m):
         start = pt_rows[p]

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .. import alerts, trends
 from ..instruments import INSTRUMENTS
 from .arrow_eval import SCORED, verdict_col
+from .columns import floats, integers, run_starts
 from .episodes import EpisodeRule, episodes_chunk
 from .points import INPUT_IDS, code_col, value_col
 from .metrics import MetricsAccumulator
@@ -95,31 +97,26 @@ class Summary:
         if n == 0:
             return
         self.points += n
-        pid = table.column("patient_id").to_numpy(zero_copy_only=False)
-        start = np.ones(n, dtype=bool)
-        start[1:] = pid[1:] != pid[:-1]
-        offsets = np.flatnonzero(start)
+        offsets = np.flatnonzero(run_starts(table.column("patient_id")))
         self.patients += offsets.size
-        level = table.column("alert_level").to_numpy(zero_copy_only=False).astype(np.int64)
+        level = integers(table.column("alert_level"), 0)
         self.points_by_level += np.bincount(level, minlength=len(alerts.LEVELS))
         self.patients_by_peak_level += np.bincount(np.maximum.reduceat(level, offsets), minlength=len(alerts.LEVELS))
-        met = np.empty((len(INSTRUMENTS), n), dtype=bool)
+        met = np.zeros(n, dtype=np.int64)  # bit j set: instrument j met at the point
         for j, iid in enumerate(INSTRUMENTS):
-            v = table.column(verdict_col(iid)).to_numpy(zero_copy_only=False).astype(np.int64)
+            v = integers(table.column(verdict_col(iid)), 0)
             self.verdicts[iid] += np.bincount(v, minlength=3)
-            met[j] = v == 2
-        m = met.astype(np.int64)
-        self.both_met_points += m @ m.T
-        ever = np.maximum.reduceat(m, offsets, axis=1)
-        self.both_met_patients += ever @ ever.T
+            met |= (v == 2).astype(np.int64) << j
+        self.both_met_points += _pair_counts(met)
+        self.both_met_patients += _pair_counts(np.bitwise_or.reduceat(met, offsets))
         for col, (lo, hi, bins) in HISTOGRAMS.items():
-            v = table.column(col).fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+            v = floats(table.column(col))
             v = v[~np.isnan(v)]
             if col.startswith("ferritin_esr"):
                 v = np.log10(v[v > 0])
             idx = np.clip(((v - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1) if v.size else v.astype(np.int64)
             self.histograms[col] += np.bincount(idx, minlength=bins)
-        self.preliminary_points += int(table.column("preliminary").to_numpy(zero_copy_only=False).sum())
+        self.preliminary_points += int(pc.sum(table.column("preliminary")).as_py() or 0)
         self.episodes += episodes.num_rows
         self._examples(table, episodes)
 
@@ -134,7 +131,6 @@ class Summary:
         ]
         cand.sort(key=lambda c: c["key"])
         keep = cand[:N_EXAMPLES]
-        import pyarrow.compute as pc
 
         for c in keep:
             if c["series"] is None:
@@ -162,6 +158,15 @@ class Summary:
             "histograms": {c: {"low": HISTOGRAMS[c][0], "high": HISTOGRAMS[c][1], "counts": v.tolist()}
                            for c, v in self.histograms.items()},
         }
+
+
+def _pair_counts(met_bits: np.ndarray) -> np.ndarray:
+    """[i, j] = rows on which instruments i and j are both met, from per-row bit sets
+    (one histogram of the bit patterns instead of an n-row matrix product)."""
+    k = len(INSTRUMENTS)
+    hist = np.bincount(met_bits, minlength=1 << k)
+    bits = (np.arange(1 << k)[:, None] >> np.arange(k)) & 1
+    return bits.T @ (hist[:, None] * bits)
 
 
 class TableSink:
@@ -225,7 +230,7 @@ def write_outputs(
     metrics = MetricsAccumulator(labels, episode_rule.gap_us) if labels is not None else None
     points_writer = None
     episodes_sink = TableSink(out / "episodes")
-    evidence_sink = TableSink(out / "evidence", ("patient_id", "episode"))
+    evidence_sink = TableSink(out / "evidence", ("patient_id", "episode", "time"))
     try:
         for chunk in result_chunks:
             if write_points:
@@ -266,7 +271,15 @@ def write_outputs(
 
 
 def _is_sorted(t: pa.Table, keys) -> bool:
-    import pyarrow.compute as pc
-
-    idx = pc.sort_indices(t, sort_keys=[(k, "ascending") for k in keys])
-    return bool(pc.all(pc.equal(idx, pa.array(np.arange(t.num_rows), pa.uint64()))).as_py())
+    """Rows in ascending (non-strict) lexicographic order of ``keys``: adjacent rows compared."""
+    n = t.num_rows
+    if n < 2:
+        return True
+    undecided = np.ones(n - 1, dtype=bool)  # equal on every key so far
+    for k in keys:
+        col = t.column(k)
+        a, b = col.slice(0, n - 1), col.slice(1)
+        if pc.any(pc.and_(pa.array(undecided), pc.greater(a, b))).as_py():
+            return False
+        undecided &= pc.equal(a, b).to_numpy(zero_copy_only=False)
+    return True

@@ -20,6 +20,7 @@ from ..corrections import REMOVES, REPLACES, kept_versions
 from ..lookback import Lookback
 from . import fill
 from .background import in_background
+from .columns import nullable
 from .episodes import rechunk_by_patient
 from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, value_col, versions_sql,
                      window_us)
@@ -122,10 +123,10 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
     cols["birth_us"] = pc.take(birth, pa.array(pat_pt)) if m else pa.array([], pa.int64())
     cols["context"] = _context(side, pat_ids, pat_pt, t_pt)
     windows = np.array([window_us(lookback.window_hours(a)) for a in INPUT_IDS], np.int64)
-    val, code, missing = fill.forward_fill(pat, t, ai, v, c.astype(np.int32), pt_rows, windows)
+    val, code, missing = fill.forward_fill(pat, t, ai, v, c.astype(np.int8), pt_rows, windows)
     for i, a in enumerate(INPUT_IDS):
-        cols[value_col(a)] = pa.array(val[i], pa.float64(), mask=missing[i])
-        cols[code_col(a)] = pa.array(code[i], pa.int32(), mask=missing[i])
+        cols[value_col(a)] = nullable(val[i], missing[i], pa.float64())
+        cols[code_col(a)] = nullable(code[i], missing[i], pa.int8())
     order, bounds = fill.rows_by_input(ai, len(INPUT_IDS))
     for r in refs:
         a = INPUT_IDS.index(r.analyte)
