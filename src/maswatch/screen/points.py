@@ -80,10 +80,11 @@ def _us(expr: str, dialect: Dialect) -> str:
     """Microseconds since the epoch (UTC) of a DATE/TIMESTAMP expression.
 
     Both engines run with their session time zone set to UTC, so a naive TIMESTAMP and a
-    DATE are read as UTC.
+    DATE are read as UTC. (DuckDB: a cast to TIMESTAMP, not TIMESTAMPTZ — the same instants,
+    without a per-row time-zone calculation that cost ~15% of the screening scan.)
     """
     if dialect == "duckdb":
-        return f"epoch_us(CAST({expr} AS TIMESTAMPTZ))"
+        return f"epoch_us(CAST({expr} AS TIMESTAMP))"
     return f"unix_micros(CAST({expr} AS TIMESTAMP))"
 
 

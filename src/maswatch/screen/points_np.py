@@ -65,7 +65,7 @@ class Side:
 
     def __init__(self, con, has_patients: bool, has_conditions: bool):
         if has_patients:
-            p = con.sql("SELECT patient_id, max(epoch_us(CAST(birth_date AS TIMESTAMPTZ))) AS b FROM patients "
+            p = con.sql("SELECT patient_id, max(epoch_us(CAST(birth_date AS TIMESTAMP))) AS b FROM patients "
                         "GROUP BY patient_id ORDER BY patient_id").to_arrow_table()
         else:
             p = pa.table({"patient_id": pa.array([], pa.string()), "b": pa.array([], pa.int64())})
@@ -73,7 +73,7 @@ class Side:
         self.birth = p.column("b").combine_chunks()
         lits = ", ".join(f"'{c}'" for c in RHEUMATIC_CONTEXTS)
         if has_conditions:
-            c = con.sql(f"SELECT patient_id, coalesce(epoch_us(CAST(onset AS TIMESTAMPTZ)), {MIN_US}) AS o, code "
+            c = con.sql(f"SELECT patient_id, coalesce(epoch_us(CAST(onset AS TIMESTAMP)), {MIN_US}) AS o, code "
                         f"FROM conditions WHERE code IN ({lits}) ORDER BY patient_id, o, code").to_arrow_table()
         else:
             c = pa.table({"patient_id": pa.array([], pa.string()), "o": pa.array([], pa.int64()),
