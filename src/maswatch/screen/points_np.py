@@ -132,7 +132,7 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
         a = INPUT_IDS.index(r.analyte)
         out = fill.window_extreme(pat, t, v, order[bounds[a]:bounds[a + 1]], pt_rows, window_us(r.window_hours),
                                   r.agg == "max")
-        cols[ref_col(r.name)] = pa.array(out, pa.float64(), from_pandas=True)
+        cols[ref_col(r.name)] = nullable(out, np.isnan(out), pa.float64())
     return pa.RecordBatch.from_pydict(cols)
 
 
