@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -502,13 +503,35 @@ def test_no_points_run_removes_a_stale_points_file(cohort, tmp_path):
     assert not (out / "points.parquet").exists() and (out / "episodes.parquet").exists()
 
 
+def _with_defective_rows(obs: pa.Table) -> pa.Table:
+    """``obs`` plus one row of each drop reason, spread over the patients (first, middle, last)."""
+    pids = sorted(set(obs.column("patient_id").to_pylist()))
+    first, mid, last = pids[0], pids[len(pids) // 2], pids[-1]
+    t0 = obs.column("time")[0].as_py()
+    rows = [  # patient, time, analyte, value, unit, comparator, status
+        (None, t0, "ferritin", 500.0, "ng/mL", None, "final"), ("", t0, "ferritin", 500.0, "ng/mL", None, "final"),
+        (mid, None, "ferritin", 500.0, "ng/mL", None, "final"), (mid, t0, "ferritin", None, "ng/mL", None, "final"),
+        (last, t0, "ferritin", float("nan"), "ng/mL", None, "final"), (first, t0, "ferritin", None, None, None, "final"),
+        (first, t0, "ferritin", 500.0, None, None, "final"), (mid, t0, "ferritin", 500.0, "furlongs", None, "final"),
+        (last, t0, "ferritin", 500.0, "ng/mL", "about", "final"), (first, t0, "ferritin", 500.0, "ng/mL", None, "weird"),
+        (mid, t0, "ferritin", 1e12, "ng/mL", None, "final"), (None, None, "not_an_analyte", None, None, None, "final"),
+    ]
+    extra = pa.table({"patient_id": [r[0] for r in rows], "time": [r[1] for r in rows],
+                      "obs_id": [f"defect-{i}" for i in range(len(rows))], "analyte": [r[2] for r in rows],
+                      "value": [r[3] for r in rows], "unit": [r[4] for r in rows], "comparator": [r[5] for r in rows],
+                      "status": [r[6] for r in rows]}).cast(obs.select([f.name for f in obs.schema]).schema)
+    return pa.concat_tables([obs.select(extra.column_names), extra])
+
+
 def test_patient_ranges_give_the_same_files_and_only_for_clustered_parquet(cohort, tmp_path):
     """Screening one patient range after another (ranges from Parquet row-group statistics)
-    writes the same files as one sorted stream; a shuffled file gets no ranges."""
+    writes the same files as one sorted stream; a shuffled file gets no ranges. The unit
+    report the stream counts as it passes equals the one from a scan of its own, for every
+    drop reason, rows without a patient included."""
     from maswatch import sources
     from maswatch.sources._files import patient_ranges
 
-    obs = pq.read_table(cohort / "observations.parquet")
+    obs = _with_defective_rows(pq.read_table(cohort / "observations.parquet"))
     clustered = tmp_path / "clustered.parquet"
     pq.write_table(obs.sort_by("patient_id"), clustered, row_group_size=500)
     shuffled = tmp_path / "shuffled.parquet"
@@ -519,14 +542,23 @@ def test_patient_ranges_give_the_same_files_and_only_for_clustered_parquet(cohor
     assert patient_ranges(con, [shuffled], "patient_id", range_rows=5000) == []
     assert patient_ranges(con, [cohort / "patients.parquet"], "birth_date", range_rows=10) == []  # not text
     outs = []
-    for name, ranges in (("one", []), ("ranges", bounds + ["SYN-99999999", ""])):  # extra bounds: empty ranges
+    for name, ranges, counted in (("one", [], True), ("ranges", bounds + ["SYN-99999999", ""], True),
+                                  ("scan", bounds, False)):  # extra bounds: empty ranges
         con = duckdb.connect()
         loaded = sources.load("long", clustered, con)
         out = tmp_path / name
-        screen_connection(con, out, ScreenOptions(batch_rows=3000), unit_report=loaded.unit_report,
-                          patient_ranges=ranges)
+        screen_connection(con, out, ScreenOptions(batch_rows=3000), patient_ranges=ranges,
+                          unit_report=loaded.report_units if counted else loaded.unit_report)
         outs.append(_files_digest(out))
-    assert outs[0] == outs[1]
+    assert outs[0] == outs[1] == outs[2]
+    report = {(r["source_code"], r["source_unit"] or None, r["reason"]): r["rows"]
+              for r in pacsv.read_csv(tmp_path / "one" / "unit_report.csv").to_pylist()}
+    assert report == {
+        ("ferritin", "ng/mL", "missing patient"): 2, ("ferritin", "ng/mL", "invalid time"): 1,
+        ("ferritin", "ng/mL", "missing value"): 2, ("ferritin", None, "missing value"): 1,
+        ("ferritin", None, "missing unit"): 1, ("ferritin", "furlongs", "unknown unit"): 1,
+        ("ferritin", "ng/mL", "invalid comparator"): 1, ("ferritin", "ng/mL", "invalid status"): 1,
+        ("ferritin", "ng/mL", "implausible value"): 1, ("not_an_analyte", None, "unmapped code"): 1}
 
 
 @settings(max_examples=80, deadline=None)
@@ -556,3 +588,25 @@ def test_column_conversions_equal_pyarrow(values, start, length, chunks):
     ids = pa.array([str(int(abs(v) % 3)) if v is not None and np.isfinite(v) else 'x' for v in values]).slice(start, length)
     py = ids.to_pylist()
     assert columns.run_ids(ids).tolist() == [sum(py[i] != py[i - 1] for i in range(1, j + 1)) for j in range(len(py))]
+
+
+def test_counted_unit_report_with_a_code_spelled_two_ways(tmp_path):
+    """A LOINC code given with and without surrounding blanks is one (code, unit) key but
+    two source_code spellings: the stream's counts cannot be split between them, so the
+    report falls back to its own scan — and still equals it."""
+    from maswatch import sources
+
+    rows = [("p1", "2024-01-01T00:00:00", "2276-4", 500.0, "ng/mL", "final"),
+            ("p1", "2024-01-02T00:00:00", " 2276-4", 1e12, "ng/mL", "final"),
+            ("p2", "2024-01-01T00:00:00", "2276-4", 800.0, "ng/mL", "weird")]
+    lines = ["patient_id,time,loinc,value,unit,status"] + [",".join(map(str, r)) for r in rows]
+    (tmp_path / "observations.csv").write_text("\n".join(lines) + "\n")
+    reports = []
+    for counted in (True, False):
+        con = duckdb.connect()
+        loaded = sources.load("long", tmp_path / "observations.csv", con)
+        out = tmp_path / f"out{counted}"
+        screen_connection(con, out, ScreenOptions(), unit_report=loaded.report_units if counted else loaded.unit_report)
+        reports.append((out / "unit_report.csv").read_text())
+    assert reports[0] == reports[1]
+    assert "implausible value" in reports[0] and "invalid status" in reports[0]

@@ -68,20 +68,27 @@ def is_synthetic(source: str | Path) -> bool:
 
 
 def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: ScreenOptions = ScreenOptions(), *,
-                      labels: pa.Table | None = None, unit_report: pa.Table | None = None,
+                      labels: pa.Table | None = None,
+                      unit_report: pa.Table | Callable[[pa.Table | None], pa.Table] | None = None,
                       synthetic: bool = False, context: dict | None = None,
                       progress: Callable[[int], None] | None = None, patient_ranges: Sequence[str] = ()) -> dict:
     """Screen the normalised views registered in ``con`` and write every output into ``out``.
 
     ``patient_ranges``: boundaries (``LoadedSource.patient_ranges``) to screen one patient
     range after another — the same outputs, with DuckDB sorting the next range while the
-    rules evaluate the current one."""
+    rules evaluate the current one.
+
+    ``unit_report``: the table, or a function (``LoadedSource.report_units``) given the
+    defective rows the DuckDB stream counted — or None when the engine did not count
+    them and the report needs a scan of its own."""
     from . import duckdb_engine
+    from .points_np import RowDrops
 
     duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
+    drops = RowDrops() if callable(unit_report) else None
     if options.engine == "duckdb":
         batches = duckdb_engine.result_batches(con, options.rules, options.lookback, options.batch_rows,
-                                               options.points_method, patient_ranges=patient_ranges)
+                                               options.points_method, patient_ranges=patient_ranges, drops=drops)
         chunks = rechunk_by_patient(batches, min(options.batch_rows, duckdb_engine.EVAL_ROWS))
     elif options.engine == "spark":
         chunks = _spark_chunks(con, out, options)
@@ -97,8 +104,13 @@ def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: Screen
     staging = out.with_name(f".{out.name}.maswatch-partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        def report():  # after the stream: the counted rows are complete
+            if callable(unit_report):
+                return unit_report(drops.table() if drops.counted else None)
+            return unit_report
+
         result = write_outputs(chunks, staging, episode_rule=options.episode_rule, labels=labels,
-                               unit_report=unit_report, synthetic=synthetic, write_points=options.write_points,
+                               unit_report=report, synthetic=synthetic, write_points=options.write_points,
                                report_context=ctx, progress=progress)
         out.mkdir(parents=True, exist_ok=True)
         for f in sorted(staging.iterdir()):
@@ -158,7 +170,7 @@ def screen(source: str | Path, kind: str, out: str | Path, options: ScreenOption
         label_table = read_labels(labels) if labels is not None else None
         synthetic = is_synthetic(source) or label_table is not None
         return screen_connection(
-            con, out, options, labels=label_table, unit_report=loaded.unit_report, synthetic=synthetic,
+            con, out, options, labels=label_table, unit_report=loaded.report_units, synthetic=synthetic,
             context={"source": str(source), "kind": kind}, progress=progress,
             patient_ranges=loaded.patient_ranges)
     finally:

@@ -55,8 +55,10 @@ def inspect_sources(con) -> dict:
     order = next((c for c in SOURCE_ORDER_COLUMNS if c in obs), None)
     pats = _relation_columns(con, "patients")
     conds = _relation_columns(con, "conditions")
+    rows = _relation_columns(con, "obs_rows")
     return {
         "source_order": order,
+        "has_rows": rows is not None and set(obs) | {"reason"} <= set(rows),
         "has_patients": pats is not None and {"patient_id", "birth_date"} <= set(pats),
         "has_conditions": conds is not None and {"patient_id", "code", "onset"} <= set(conds),
     }
@@ -72,12 +74,13 @@ def points_query(con, rules: Rules, lookback: Lookback) -> str:
 
 def point_batches(con, rules: Rules = Rules(), lookback: Lookback = DEFAULT_LOOKBACK,
                   batch_rows: int = 1_000_000, method: str = "numpy",
-                  patient_ranges: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+                  patient_ranges: Sequence[str] = (), drops=None) -> Iterator[pa.RecordBatch]:
     """Evaluation points only (the engine's floor), in record batches sorted by patient and time.
 
     ``method='sql'``: the window query Spark runs (``points.points_sql``); ``'numpy'``
     (default, faster): DuckDB sorts the valid observations and ``points_np`` fills forward.
-    Both give identical points (tested).
+    Both give identical points (tested). ``drops`` (``points_np.RowDrops``, numpy only):
+    the same scan also counts the defective rows for the unit report.
     """
     if method == "sql":
         batches = con.sql(points_query(con, rules, lookback)).to_arrow_reader(batch_rows)
@@ -86,7 +89,7 @@ def point_batches(con, rules: Rules = Rules(), lookback: Lookback = DEFAULT_LOOK
 
         info = inspect_sources(con)
         batches = np_batches(con, lookback=lookback, refs=rules.refs, batch_rows=batch_rows,
-                             patient_ranges=patient_ranges, **info)
+                             patient_ranges=patient_ranges, drops=drops, **info)
     else:
         raise ValueError(f"unknown points method {method!r}; expected 'numpy' or 'sql'")
     schema = input_schema(rules.refs)
@@ -111,12 +114,12 @@ def _slices(batches, rows: int):
 
 def result_batches(con, rules: Rules = Rules(), lookback: Lookback = DEFAULT_LOOKBACK,
                    batch_rows: int = 1_000_000, method: str = "numpy",
-                   patient_ranges: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+                   patient_ranges: Sequence[str] = (), drops=None) -> Iterator[pa.RecordBatch]:
     """Evaluated points: the same ``evaluate_points`` Spark runs in ``mapInArrow``.
 
     The points are built in a background thread (:func:`in_background`) while this one
     evaluates the rules. (Evaluating in extra processes did not pay off on 2 cores — measured.)
     """
-    points = point_batches(con, rules, lookback, batch_rows, method, patient_ranges)
+    points = point_batches(con, rules, lookback, batch_rows, method, patient_ranges, drops)
     for rb in _slices(in_background(points), EVAL_ROWS):
         yield evaluate_points(rb, rules)

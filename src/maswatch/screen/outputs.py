@@ -217,7 +217,7 @@ def write_outputs(
     *,
     episode_rule: EpisodeRule = EpisodeRule(),
     labels: pa.Table | None = None,
-    unit_report: pa.Table | None = None,
+    unit_report=None,
     synthetic: bool = False,
     write_points: bool = True,
     report_context: dict | None = None,
@@ -251,6 +251,8 @@ def write_outputs(
             if w is not None:
                 w.close()
     episodes = episodes_sink.head if episodes_sink.head is not None else pa.table({})
+    if callable(unit_report):  # computed once the stream is through (it may count rows as they pass)
+        unit_report = unit_report()
     if unit_report is None:
         unit_report = pa.table({"source": pa.array([], pa.string()), "source_code": pa.array([], pa.string()),
                                 "source_unit": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})

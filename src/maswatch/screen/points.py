@@ -191,16 +191,20 @@ TIE_WITHOUT_SOURCE_ORDER = "t_us DESC, value DESC, code DESC, analyte DESC"
 """Deterministic (not "source order") choice among equal-rank versions when a source has no row order."""
 
 
-def versions_sql(dialect: Dialect, source_order: str | None, where: str = "") -> str:
-    """Every version of every input observation, with its rank for the correction rule."""
+def versions_sql(dialect: Dialect, source_order: str | None, where: str = "", *, relation: str = "obs",
+                 extra: str = "") -> str:
+    """Every version of every input observation, with its rank for the correction rule.
+
+    ``relation``: ``obs``, or ``obs_rows`` (its rows plus the defective ones, with ``reason``)
+    when the caller counts the defective rows itself; ``extra``: more select items."""
     seq = source_order if source_order else "0"
     return f"""
       SELECT patient_id, {_us('time', dialect)} AS t_us, obs_id, analyte, value,
         CAST(coalesce(comparator, 0) AS INT) + CASE WHEN status = 'preliminary' THEN {PRELIMINARY_CODE} ELSE 0 END AS code,
         CASE WHEN status IN ({_lit(REPLACING_STATUSES)}) THEN 1 ELSE 0 END AS rnk,
         CASE WHEN status IN ({_lit(REMOVING_STATUSES)}) THEN 1 ELSE 0 END AS removes,
-        {seq} AS seq
-      FROM obs WHERE analyte IN ({_lit(INPUT_IDS)}){where}"""
+        {seq} AS seq{extra}
+      FROM {relation} WHERE analyte IN ({_lit(INPUT_IDS)}){where}"""
 
 
 def _resolved_sql(versions: str, source_order: str | None) -> str:

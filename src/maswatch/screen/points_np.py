@@ -34,17 +34,59 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def stream_sql(source_order: str | None, low: str | None = None, high: str | None = None) -> str:
+DROP_COLUMNS = ("reason", "key_id")
+
+
+def stream_sql(source_order: str | None, low: str | None = None, high: str | None = None, *,
+               with_drops: bool = False) -> str:
     """Every version of every input observation in one scan, sorted by patient, time, input
     and obs_id for the forward fill. ``fix``: ``corrections.fix_flag`` bits;
     ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`). Patients
-    in ``[low, high)`` only, when given (a bound of None is open)."""
+    in ``[low, high)`` only, when given (a bound of None is open; rows without a patient
+    fall in the last range). ``with_drops``: read ``obs_rows`` and carry the defective rows
+    too, with :data:`DROP_COLUMNS` (``reason`` NULL on the others) for :class:`RowDrops`
+    to count and remove."""
     where = (f" AND patient_id >= {_sql_str(low)}" if low is not None else "") + \
             (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
+    if low is not None and high is None:
+        where = f" AND (patient_id >= {_sql_str(low)} OR patient_id IS NULL)"
+    versions = versions_sql("duckdb", source_order, where, relation="obs_rows" if with_drops else "obs",
+                            extra=", reason, key_id" if with_drops else "")
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
             f"CAST(code AS TINYINT) AS code, CAST({REPLACES} * rnk + {REMOVES} * removes AS TINYINT) AS fix, seq, "
-            "hash(obs_id) AS h, "
-            f"obs_id FROM ({versions_sql('duckdb', source_order, where)}) v ORDER BY patient_id, t_us, ai, obs_id")
+            f"hash(obs_id) AS h, obs_id{', reason, key_id' if with_drops else ''} "
+            f"FROM ({versions}) v ORDER BY patient_id, t_us, ai, obs_id")
+
+
+class RowDrops:
+    """The defective rows of usable codes and units (``obs_rows.reason``) that a stream
+    carries, counted by (key_id, reason) and removed as it passes — the part of the unit
+    report that needs the rows (``LoadedSource.unit_report_from``)."""
+
+    KEYS = list(DROP_COLUMNS[::-1])
+
+    def __init__(self):
+        self.parts: list[pa.Table] = []
+        self.counted = False
+        """Set by the engine once it streams ``obs_rows`` (else the report needs its own scan)."""
+
+    def take(self, rb: pa.RecordBatch) -> pa.RecordBatch:
+        reason = rb.column("reason")
+        if reason.null_count < len(reason):
+            bad = pc.is_valid(reason)
+            t = pa.Table.from_batches([rb.filter(bad).select(self.KEYS)])
+            self.parts.append(t.group_by(self.KEYS, use_threads=False).aggregate([([], "count_all")]))
+            rb = rb.filter(pc.invert(bad))
+        return rb.drop_columns(list(DROP_COLUMNS))
+
+    def table(self) -> pa.Table:
+        """(key_id, reason, rows)."""
+        if not self.parts:
+            return pa.table({"key_id": pa.array([], pa.int32()), "reason": pa.array([], pa.int8()),
+                             "rows": pa.array([], pa.int64())})
+        t = pa.concat_tables(self.parts).group_by(self.KEYS, use_threads=False).aggregate([("count_all", "sum")])
+        return pa.table({"key_id": t.column("key_id"), "reason": t.column("reason"),
+                         "rows": t.column("count_all_sum").cast(pa.int64())})
 
 
 def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
@@ -152,16 +194,25 @@ def _context(side: Side, pat_ids: pa.Array, pat_pt: np.ndarray, t_pt: np.ndarray
 
 
 def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str | None, has_patients: bool,
-                  has_conditions: bool, batch_rows: int = 1_000_000,
-                  patient_ranges: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+                  has_conditions: bool, has_rows: bool = False, batch_rows: int = 1_000_000,
+                  patient_ranges: Sequence[str] = (), drops: RowDrops | None = None) -> Iterator[pa.RecordBatch]:
     """Points of every patient, in patient order: one sorted stream per patient range
-    (``[None, *patient_ranges, None]`` edges; one range when there are none)."""
+    (``[None, *patient_ranges, None]`` edges; one range when there are none). With
+    ``drops`` (and an ``obs_rows`` relation, ``has_rows``) the stream also counts the
+    defective rows into it."""
     side = Side(con, has_patients, has_conditions)
     order = source_order is not None
+    counting = drops is not None and has_rows
+    if counting:
+        drops.counted = True
+
+    def read(reader):
+        return (drops.take(rb) for rb in reader) if counting else reader
+
     if not patient_ranges:
-        reader = con.sql(stream_sql(source_order)).to_arrow_reader(batch_rows)
+        reader = con.sql(stream_sql(source_order, with_drops=counting)).to_arrow_reader(batch_rows)
         try:
-            for chunk in rechunk_by_patient(reader, batch_rows):
+            for chunk in rechunk_by_patient(read(reader), batch_rows):
                 yield build_chunk(chunk, side, lookback, refs, has_source_order=order)
         finally:
             reader.close()
@@ -171,9 +222,9 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
     def sorted_ranges():  # in its own thread: DuckDB sorts the next range while this one is built
         for low, high in zip(edges[:-1], edges[1:]):
             # batch by batch: the sorted range is never held twice (DuckDB's copy and Arrow's)
-            reader = con.sql(stream_sql(source_order, low, high)).to_arrow_reader(batch_rows)
+            reader = con.sql(stream_sql(source_order, low, high, with_drops=counting)).to_arrow_reader(batch_rows)
             try:
-                yield list(reader)
+                yield list(read(reader))
             finally:
                 reader.close()
 

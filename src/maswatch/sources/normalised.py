@@ -59,9 +59,13 @@ WEIGHT_UNITS = {"kg": analytes.Conversion(), "g": analytes.Conversion(divide=100
 WEIGHT_PLAUSIBLE = (0.2, 700.0)  # kg; ASSUMPTION: outside it the unit is almost surely wrong
 
 REASONS = (
-    "missing patient", "invalid time", "unmapped code", "missing value", "missing unit", "unknown unit",
-    "refused unit", "invalid comparator", "invalid status", "implausible value",
+    "unmapped code", "missing value", "missing unit", "unknown unit", "refused unit",
+    "missing patient", "invalid time", "invalid comparator", "invalid status", "implausible value",
 )
+"""Why a row is dropped, in precedence order: a code that cannot be used, no value (a
+result given as text has no unit either), a unit that cannot be used, then the row's other
+defects. The code and unit reasons hold for every row of a (code, unit) key, so they are
+counted per key at load; the rest are per row."""
 
 KNOWN_IDS = tuple(analytes.registry()) + FINDING_IDS + (WEIGHT,)
 """Every value of ``obs.analyte``."""
@@ -138,6 +142,7 @@ UNIT_MAP_SCHEMA = pa.schema([
     ("a_key", pa.string()), ("b_key", pa.string()), ("unit_key", pa.string()), ("analyte", pa.string()),
     ("subtract", pa.float64()), ("multiply", pa.float64()), ("divide", pa.float64()), ("is_identity", pa.bool_()),
     ("value_low", pa.float64()), ("value_high", pa.float64()), ("is_binary", pa.bool_()), ("reason", pa.string()),
+    ("key_id", pa.int32()),
 ])
 
 
@@ -229,8 +234,9 @@ def unit_map_table(keys) -> pa.Table:
     """The lookup joined to the staged rows: one row per distinct (code_a, code_b, unit),
     with the analyte the reader mapped the codes to (None: 'unmapped code') and its rule."""
     rows = []
-    for code_a, code_b, unit, analyte in keys:
-        key = {"a_key": code_a, "b_key": code_b, "unit_key": unit}  # as found (NULL too): matched by IS NOT DISTINCT FROM
+    for key_id, (code_a, code_b, unit, analyte) in enumerate(keys):
+        # as found (NULL too): matched by IS NOT DISTINCT FROM
+        key = {"a_key": code_a, "b_key": code_b, "unit_key": unit, "key_id": key_id}
         if analyte is None:
             rows.append({**key, "analyte": None, "subtract": 0.0, "multiply": 1.0, "divide": 1.0,
                          "is_identity": True, "value_low": None, "value_high": None, "is_binary": False,
@@ -262,18 +268,39 @@ def _plausible_sql(s: str = "s", m: str = "m") -> str:
 
 
 def _reason_sql(s: str = "s", m: str = "m") -> str:
-    """Why a staged row is dropped (NULL = kept). The obs view keeps exactly the rows
-    for which this is NULL (:func:`_keep_sql` is its negation)."""
+    """Why a staged row is dropped (NULL = kept), in the order of ``REASONS``. The obs
+    view keeps exactly the rows for which this is NULL (:func:`_keep_sql` is its negation)."""
     return f"""CASE
-        WHEN {s}.patient_id IS NULL OR {s}.patient_id = '' THEN 'missing patient'
-        WHEN {s}.time IS NULL THEN 'invalid time'
         WHEN {m}.analyte IS NULL THEN 'unmapped code'
-        WHEN {s}.value IS NULL OR NOT isfinite({s}.value) THEN 'missing value'
+        WHEN {_MISSING_VALUE.format(s=s)} THEN 'missing value'
         WHEN {m}.reason IS NOT NULL THEN {m}.reason
-        WHEN {s}.comparator IS NULL THEN 'invalid comparator'
-        WHEN {s}.status IS NULL OR {s}.status NOT IN ({_STATUS_LIST}) THEN 'invalid status'
-        WHEN NOT ({_plausible_sql(s, m)}) THEN 'implausible value'
-        ELSE NULL END"""
+        ELSE {_row_reason_sql(s, m)} END"""
+
+
+_MISSING_VALUE = "{s}.value IS NULL OR NOT isfinite({s}.value)"
+
+
+def _row_checks(s: str, m: str) -> list[tuple[str, str]]:
+    """(condition, reason): the row's own defects, for a usable code and unit, in order."""
+    return [
+        (_MISSING_VALUE.format(s=s), "missing value"),
+        (f"{s}.patient_id IS NULL OR {s}.patient_id = ''", "missing patient"),
+        (f"{s}.time IS NULL", "invalid time"),
+        (f"{s}.comparator IS NULL", "invalid comparator"),
+        (f"{s}.status IS NULL OR {s}.status NOT IN ({_STATUS_LIST})", "invalid status"),
+        (f"NOT ({_plausible_sql(s, m)})", "implausible value"),
+    ]
+
+
+def _row_reason_sql(s: str = "s", m: str = "m") -> str:
+    """The row's own defect (for a usable code and unit), NULL if none."""
+    return "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in _row_checks(s, m)) + " ELSE NULL END"
+
+
+def _row_reason_code_sql(s: str = "s", m: str = "m") -> str:
+    """:func:`_row_reason_sql` as its index in ``REASONS`` (TINYINT; NULL if none)."""
+    return ("CAST(CASE " + " ".join(f"WHEN {c} THEN {REASONS.index(r)}" for c, r in _row_checks(s, m))
+            + " ELSE NULL END AS TINYINT)")
 
 
 def _keep_sql(s: str = "s", m: str = "m") -> str:
@@ -308,6 +335,47 @@ class LoadedSource:
         import pyarrow.compute as pc
         return t.filter(pc.is_valid(t["reason"]))
 
+    def unit_report_from(self, row_drops: pa.Table) -> pa.Table:
+        """:attr:`unit_report` without a scan of its own: rows of unusable codes and units
+        from the per-key counts taken at load, plus ``row_drops`` — the defective rows of
+        usable keys a screen's scan of ``obs_rows`` counted (``key_id``, ``reason`` index in
+        REASONS, ``rows``). A key reported under two (source, source_code, source_unit)
+        spellings cannot be split from its key alone: then the report scans after all."""
+        prefix = self.checked_view.removesuffix("_checked")
+        keys = f"""{prefix}_keyrows k JOIN {prefix}_unitmap m
+                    ON m.a_key IS NOT DISTINCT FROM k.code_a AND m.b_key IS NOT DISTINCT FROM k.code_b
+                   AND m.unit_key IS NOT DISTINCT FROM k.unit"""
+        drops = pa.table({"key_id": row_drops.column("key_id").cast(pa.int32()),
+                          "reason": pa.array(REASONS).take(row_drops.column("reason").cast(pa.int32())),
+                          "rows": row_drops.column("rows").cast(pa.int64())})
+        self.con.register("_mw_row_drops", drops)
+        try:
+            ambiguous = self.con.sql(f"""SELECT count(*) FROM (SELECT m.key_id FROM {keys}
+                WHERE m.key_id IN (SELECT key_id FROM _mw_row_drops) GROUP BY m.key_id HAVING count(*) > 1)""")
+            if ambiguous.fetchall()[0][0]:
+                return self.unit_report
+            return self.con.sql(f"""
+                SELECT source, source_code, source_unit, reason, CAST(sum(rows) AS BIGINT) AS rows FROM (
+                  SELECT k.source, k.source_code, k.source_unit, x.reason, x.rows
+                  FROM {keys},
+                  LATERAL (SELECT * FROM (VALUES  -- REASONS order: code, then no value, then unit
+                      ('unmapped code', CASE WHEN m.analyte IS NULL THEN k.rows ELSE 0 END),
+                      ('missing value', CASE WHEN m.analyte IS NOT NULL THEN k.missing_value_rows ELSE 0 END),
+                      (m.reason, CASE WHEN m.analyte IS NOT NULL THEN k.rows - k.missing_value_rows ELSE 0 END)
+                    ) v(reason, rows)) x
+                  WHERE (m.analyte IS NULL OR m.reason IS NOT NULL) AND x.reason IS NOT NULL AND x.rows > 0
+                  UNION ALL
+                  SELECT k.source, k.source_code, k.source_unit, d.reason, d.rows
+                  FROM _mw_row_drops d JOIN {keys} ON m.key_id = d.key_id)
+                GROUP BY ALL ORDER BY source, source_code NULLS FIRST, source_unit NULLS FIRST, reason NULLS FIRST
+            """).to_arrow_table()
+        finally:
+            self.con.unregister("_mw_row_drops")
+
+    def report_units(self, row_drops: pa.Table | None = None) -> pa.Table:
+        """The unit report: from a screen's counted ``row_drops`` when it has them, else by its own scan."""
+        return self.unit_report if row_drops is None else self.unit_report_from(row_drops)
+
     @cached_property
     def counts(self) -> dict[str, int]:
         """Rows read, kept and dropped (by reason); patients, conditions, medications."""
@@ -336,9 +404,15 @@ def normalise(con: duckdb.DuckDBPyConnection, staged: str, prefix: str, analyte_
     analyte id or NULL. Codes and units are resolved once per distinct (code_a, code_b,
     unit) — a few dozen rows — and joined back by one equality join."""
     register_functions(con)
+    # rows per key and reported source columns: what the unit report needs for every row
+    # whose code or unit cannot be used, without scanning the rows again
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {prefix}_keyrows AS
+        SELECT code_a, code_b, unit, source, source_code, source_unit, count(*) AS rows,
+               count(*) FILTER (WHERE {_MISSING_VALUE.format(s=staged)}) AS missing_value_rows
+        FROM {staged} GROUP BY ALL""")
     keys = con.execute(
         f"SELECT d.code_a, d.code_b, d.unit, {analyte_sql} AS analyte "
-        f"FROM (SELECT DISTINCT code_a, code_b, unit FROM {staged}) d ORDER BY ALL"
+        f"FROM (SELECT DISTINCT code_a, code_b, unit FROM {prefix}_keyrows) d ORDER BY ALL"
     ).fetchall()
     con.register(f"{prefix}_unitmap_arrow", unit_map_table(keys))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_unitmap AS SELECT * FROM {prefix}_unitmap_arrow")
@@ -355,12 +429,15 @@ def normalise(con: duckdb.DuckDBPyConnection, staged: str, prefix: str, analyte_
     exprs["analyte"] = "m.analyte"
     select = ", ".join(f"CAST({exprs.get(c, 's.' + chr(34) + c + chr(34))} AS {t}) AS \"{c}\""
                        for c, t in OBS_COLUMNS)
+    usable = f"{staged} s JOIN (SELECT * FROM {prefix}_unitmap WHERE reason IS NULL) m ON {on}"
     # Only usable keys join; the checks left are comparisons on the source row, and the
     # conversion runs once, in the projection, on kept rows.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW obs AS SELECT {select}
-        FROM {staged} s JOIN (SELECT * FROM {prefix}_unitmap WHERE reason IS NULL) m ON {on}
-        WHERE {_keep_sql()}""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW obs AS SELECT {select} FROM {usable} WHERE {_keep_sql()}")
+    # Every row of a usable key, with its own defect (``reason``: index in REASONS, NULL: the
+    # row is in ``obs``) and its key: one scan gives a screen both its observations and the
+    # rest of the unit report (LoadedSource.unit_report_from).
+    con.execute(f"CREATE OR REPLACE TEMP VIEW obs_rows AS SELECT {select}, {_row_reason_code_sql()} AS reason, "
+                f"m.key_id AS key_id FROM {usable}")
     return f"{prefix}_checked"
 
 
