@@ -610,3 +610,23 @@ def test_counted_unit_report_with_a_code_spelled_two_ways(tmp_path):
         reports.append((out / "unit_report.csv").read_text())
     assert reports[0] == reports[1]
     assert "implausible value" in reports[0] and "invalid status" in reports[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=6), unique=True),
+       st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=9),
+       st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=9))
+def test_side_tables_slice_by_patient_like_sorted_strings(ids, first, last):
+    """Property: the byte keys a chunk uses to find its patients' rows in the side tables
+    bound the same slice as ordered strings do — ids and queries of any length, non-ASCII."""
+    import bisect
+
+    import pyarrow as pa
+
+    from maswatch.screen.points_np import Side, _byte_keys
+
+    ordered = sorted(ids, key=lambda x: x.encode())  # DuckDB's VARCHAR order: bytes
+    keys = _byte_keys(pa.array(ordered, pa.string()))
+    enc = [x.encode() for x in ordered]
+    assert Side._span(keys, first, last) == (bisect.bisect_left(enc, first.encode()),
+                                             bisect.bisect_right(enc, last.encode()))
