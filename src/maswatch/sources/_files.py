@@ -81,7 +81,7 @@ def scan_sql(files: list[Path]) -> str:
     return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
 
-RANGE_ROWS = 8_000_000
+RANGE_ROWS = 6_000_000
 """Rows per patient range when a source is clustered by patient (see :func:`patient_ranges`)."""
 MAX_SCAN_AMPLIFICATION = 1.25
 """Ranges are used only if, by the row-group statistics, all ranges together read at most
