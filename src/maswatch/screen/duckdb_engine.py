@@ -29,6 +29,7 @@ def configure(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, mem
     if memory_limit:
         con.execute(f"SET memory_limit = '{_safe(memory_limit)}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # the CLI shows its own (Rich) progress
 
 
 def _safe(s: str) -> str:

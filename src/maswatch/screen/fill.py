@@ -42,9 +42,9 @@ def forward_fill(pat: np.ndarray, t: np.ndarray, ai: np.ndarray, v: np.ndarray, 
     k = windows.size
     m = pt_rows.size
     n = t.size
-    val = np.zeros((k, m))
-    code = np.zeros((k, m), np.int8)
-    missing = np.ones((k, m), np.bool_)
+    val = np.empty((k, m))  # every cell is written below: no zero-fill pass over k x m
+    code = np.empty((k, m), np.int8)
+    missing = np.empty((k, m), np.bool_)
     last_t = np.zeros(k, np.int64)
     last_v = np.zeros(k)
     last_c = np.zeros(k, np.int8)
@@ -66,6 +66,10 @@ def forward_fill(pat: np.ndarray, t: np.ndarray, ai: np.ndarray, v: np.ndarray, 
                 val[a, p] = last_v[a]
                 code[a, p] = last_c[a]
                 missing[a, p] = False
+            else:
+                val[a, p] = 0.0
+                code[a, p] = 0
+                missing[a, p] = True
     return val, code, missing
 
 

@@ -83,9 +83,10 @@ def scan_sql(files: list[Path]) -> str:
 
 RANGE_ROWS = 6_000_000
 """Rows per patient range when a source is clustered by patient (see :func:`patient_ranges`)."""
-MAX_SCAN_AMPLIFICATION = 1.25
+MAX_SCAN_AMPLIFICATION = 1.5
 """Ranges are used only if, by the row-group statistics, all ranges together read at most
-this multiple of the file's rows (otherwise every range would rescan most of the data)."""
+this multiple of the file's rows (otherwise every range would rescan most of the data).
+Measured: on a file whose ranges read 1.27x, ranges still screen 20% faster than one stream."""
 
 
 def patient_ranges(con: duckdb.DuckDBPyConnection, files: list[Path], column: str,
