@@ -91,3 +91,41 @@ def run_starts(col) -> np.ndarray:
 def run_ids(col) -> np.ndarray:
     """0, 0, 1, 1, 1, 2, ...: the ordinal of each row's run of equal values (e.g. patient)."""
     return np.cumsum(run_starts(col)) - 1
+
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def timestamp_text(col) -> pa.Array:
+    """A UTC microsecond timestamp column as the text Arrow writes for it
+    (``2024-05-01 07:00:00.000000Z``), null where null. Arrow's own formatting takes
+    ~0.5 µs a value (a calendar library call each); NumPy's is ~8x faster, and the
+    episode table has 18 timestamp columns. Years outside 1..9999 use Arrow's."""
+    arr = _one_array(col)
+    if arr.type != _UTC_US:
+        raise TypeError(f"expected {_UTC_US}, got {arr.type}")
+    n = len(arr)
+    us = integers(arr.cast(pa.int64()), 0)
+    if n == 0:
+        return pa.array([], pa.string())
+    lo, hi = us.min(), us.max()
+    if lo < -62135596800 * 10**6 or hi >= 253402300800 * 10**6:  # 0001-01-01 .. 9999-12-31
+        return arr.cast(pa.string())
+    text = np.datetime_as_string(us.astype("datetime64[us]"), unit="us").astype("S26")  # YYYY-MM-DDTHH:MM:SS.ffffff
+    chars = np.empty((n, 27), np.uint8)
+    chars[:, :26] = text.view(np.uint8).reshape(n, 26)
+    chars[:, 10] = ord(" ")
+    chars[:, 26] = ord("Z")
+    ok = validity(arr)
+    offsets = np.arange(0, 27 * (n + 1), 27, dtype=np.int32)
+    bitmap = None if ok is None else pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)],
+                                 null_count=arr.null_count)
+
+
+def csv_ready(t: pa.Table) -> pa.Table:
+    """``t`` with its UTC timestamp columns as text (see :func:`timestamp_text`)."""
+    for i, f in enumerate(t.schema):
+        if f.type == _UTC_US:
+            t = t.set_column(i, pa.field(f.name, pa.string(), f.nullable), timestamp_text(t.column(i)))
+    return t

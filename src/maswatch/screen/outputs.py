@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from .. import alerts, trends
 from ..instruments import INSTRUMENTS
 from .arrow_eval import SCORED, verdict_col
-from .columns import floats, integers, run_starts
+from .columns import csv_ready, floats, integers, run_starts
 from .episodes import EpisodeRule, episodes_chunk
 from .points import INPUT_IDS, code_col, value_col
 from .metrics import MetricsAccumulator
@@ -124,7 +124,12 @@ class Summary:
         """Keep the example timelines of the N most severe episodes (deterministic order)."""
         if episodes.num_rows == 0:
             return
-        e = episodes.select(["patient_id", "episode", "peak_alert_level", "peak_hscore", "start", "end"]).to_pylist()
+        e = episodes.select(["patient_id", "episode", "peak_alert_level", "peak_hscore", "start", "end"])
+        # only this chunk's N most severe can enter the list: select them in Arrow, not in Python
+        ranked = e.append_column("h", pc.fill_null(e.column("peak_hscore"), -1.0))
+        top = pc.select_k_unstable(ranked, k=min(N_EXAMPLES, e.num_rows), sort_keys=[
+            ("peak_alert_level", "descending"), ("h", "descending"), ("patient_id", "ascending"), ("episode", "ascending")])
+        e = e.take(top).to_pylist()
         cand = self.examples + [
             {"key": (-r["peak_alert_level"], -(r["peak_hscore"] if r["peak_hscore"] is not None else -1), r["patient_id"],
                      r["episode"]), "episode": r, "series": None} for r in e
@@ -189,7 +194,7 @@ class TableSink:
     def write(self, t: pa.Table) -> None:
         if self.parquet is None:
             self.parquet = FixedRowGroupWriter(self.stem.with_suffix(".parquet"), t.schema)
-            self.csv = pacsv.CSVWriter(str(self.stem.with_suffix(".csv")), t.schema)
+            self.csv = pacsv.CSVWriter(str(self.stem.with_suffix(".csv")), csv_ready(t.slice(0, 0)).schema)
             self.head = t.slice(0, 0)
         if t.num_rows == 0:
             return
@@ -200,7 +205,7 @@ class TableSink:
             raise RuntimeError(f"{self.stem.name}: chunks arrived out of patient order")
         self.last_key = tuple(t.column(k)[-1].as_py() for k in self.keys)
         self.parquet.write(t)
-        self.csv.write_table(t)
+        self.csv.write_table(csv_ready(t))
         if self.head.num_rows < self.HEAD_ROWS:
             self.head = pa.concat_tables([self.head, t.slice(0, self.HEAD_ROWS - self.head.num_rows)])
         self.rows += t.num_rows
