@@ -76,7 +76,7 @@ def _lit(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def _us(expr: str, dialect: Dialect) -> str:
+def micros_sql(expr: str, dialect: Dialect) -> str:
     """Microseconds since the epoch (UTC) of a DATE/TIMESTAMP expression.
 
     Both engines run with their session time zone set to UTC, so a naive TIMESTAMP and a
@@ -145,7 +145,7 @@ def points_sql(
     out += [ref_col(r.name) for r in refs]
     if has_conditions:
         cond = (
-            f"SELECT patient_id, {_us(f'onset', dialect)} AS t_us, 0 AS kind, code FROM conditions "
+            f"SELECT patient_id, {micros_sql(f'onset', dialect)} AS t_us, 0 AS kind, code FROM conditions "
             f"WHERE code IN ({_lit(RHEUMATIC_CONTEXTS)})"
         )
         ctx = f"""ctx AS (
@@ -165,7 +165,7 @@ def points_sql(
     else:
         ctx, ctx_join, ctx_col = "", "", "CAST(NULL AS STRING)"
     if has_patients:
-        pat = f"pat AS (SELECT patient_id, max({_us('birth_date', dialect)}) AS birth_us FROM patients GROUP BY patient_id)"
+        pat = f"pat AS (SELECT patient_id, max({micros_sql('birth_date', dialect)}) AS birth_us FROM patients GROUP BY patient_id)"
         pat_join = "LEFT JOIN pat ON pat.patient_id = w.patient_id"
         birth_col = "pat.birth_us"
     else:
@@ -199,7 +199,7 @@ def versions_sql(dialect: Dialect, source_order: str | None, where: str = "", *,
     when the caller counts the defective rows itself; ``extra``: more select items."""
     seq = source_order if source_order else "0"
     return f"""
-      SELECT patient_id, {_us('time', dialect)} AS t_us, obs_id, analyte, value,
+      SELECT patient_id, {micros_sql('time', dialect)} AS t_us, obs_id, analyte, value,
         CAST(coalesce(comparator, 0) AS INT) + CASE WHEN status = 'preliminary' THEN {PRELIMINARY_CODE} ELSE 0 END AS code,
         CASE WHEN status IN ({_lit(REPLACING_STATUSES)}) THEN 1 ELSE 0 END AS rnk,
         CASE WHEN status IN ({_lit(REMOVING_STATUSES)}) THEN 1 ELSE 0 END AS removes,

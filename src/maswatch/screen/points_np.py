@@ -20,10 +20,10 @@ from ..corrections import REMOVES, REPLACES, kept_versions
 from ..lookback import Lookback
 from . import fill
 from .background import in_background
-from .columns import nullable
+from .columns import nullable, run_ids
 from .episodes import rechunk_by_patient
-from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, ref_col, value_col, versions_sql,
-                     window_us)
+from .points import (INPUT_IDS, MIN_US, RHEUMATIC_CONTEXTS, code_col, micros_sql, ref_col, value_col,
+                     versions_sql, window_us)
 
 _CASE = " ".join(f"WHEN '{a}' THEN {i}" for i, a in enumerate(INPUT_IDS))
 _NAME_RANK = np.argsort(np.argsort(np.array(INPUT_IDS)))
@@ -46,10 +46,10 @@ def stream_sql(source_order: str | None, low: str | None = None, high: str | Non
     fall in the last range). ``with_drops``: read ``obs_rows`` and carry the defective rows
     too, with :data:`DROP_COLUMNS` (``reason`` NULL on the others) for :class:`RowDrops`
     to count and remove."""
-    where = (f" AND patient_id >= {_sql_str(low)}" if low is not None else "") + \
-            (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
+    at_least = "" if low is None else f"patient_id >= {_sql_str(low)}"
     if low is not None and high is None:
-        where = f" AND (patient_id >= {_sql_str(low)} OR patient_id IS NULL)"
+        at_least = f"({at_least} OR patient_id IS NULL)"  # NULL sorts last: the last range
+    where = (f" AND {at_least}" if at_least else "") + (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
     versions = versions_sql("duckdb", source_order, where, relation="obs_rows" if with_drops else "obs",
                             extra=", reason, key_id" if with_drops else "")
     return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
@@ -109,7 +109,7 @@ class Side:
 
     def __init__(self, con, has_patients: bool, has_conditions: bool):
         if has_patients:
-            p = con.sql("SELECT patient_id, max(epoch_us(CAST(birth_date AS TIMESTAMP))) AS b FROM patients "
+            p = con.sql(f"SELECT patient_id, max({micros_sql('birth_date', 'duckdb')}) AS b FROM patients "
                         "GROUP BY patient_id ORDER BY patient_id").to_arrow_table()
         else:
             p = pa.table({"patient_id": pa.array([], pa.string()), "b": pa.array([], pa.int64())})
@@ -118,7 +118,7 @@ class Side:
         self.birth = p.column("b").combine_chunks()
         lits = ", ".join(f"'{c}'" for c in RHEUMATIC_CONTEXTS)
         if has_conditions:
-            c = con.sql(f"SELECT patient_id, coalesce(epoch_us(CAST(onset AS TIMESTAMP)), {MIN_US}) AS o, code "
+            c = con.sql(f"SELECT patient_id, coalesce({micros_sql('onset', 'duckdb')}, {MIN_US}) AS o, code "
                         f"FROM conditions WHERE code IN ({lits}) ORDER BY patient_id, o, code").to_arrow_table()
         else:
             c = pa.table({"patient_id": pa.array([], pa.string()), "o": pa.array([], pa.int64()),
@@ -148,14 +148,6 @@ def _byte_keys(ids: pa.Array) -> np.ndarray:
     return np.array([x.encode() for x in ids.to_pylist()], dtype="S") if len(ids) else np.zeros(0, "S1")
 
 
-def _patient_starts(pid: pa.Array) -> np.ndarray:
-    n = len(pid)
-    new_pat = np.ones(n, bool)
-    if n > 1:
-        new_pat[1:] = pc.not_equal(pid.slice(1), pid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    return new_pat
-
-
 def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *,
                 has_source_order: bool = True) -> pa.RecordBatch:
     """Points (columns of ``points.point_columns``) for whole patients of the sorted
@@ -166,7 +158,7 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
     ai = tbl.column("ai").to_numpy()
     v = tbl.column("value").to_numpy()
     c = tbl.column("code").fill_null(0).to_numpy()
-    pat = np.cumsum(_patient_starts(pid)) - 1
+    pat = run_ids(pid)
     keep = resolve_versions(pat, tbl.column("h").to_numpy(), tbl.column("fix").to_numpy(),
                             tbl.column("seq").to_numpy(), t, ai, v, c, tbl.column("obs_id").chunk(0)
                             if tbl.num_rows else pa.array([], pa.string()), has_source_order=has_source_order)
