@@ -591,9 +591,8 @@ def test_column_conversions_equal_pyarrow(values, start, length, chunks):
 
 
 def test_counted_unit_report_with_a_code_spelled_two_ways(tmp_path):
-    """A LOINC code given with and without surrounding blanks is one (code, unit) key but
-    two source_code spellings: the stream's counts cannot be split between them, so the
-    report falls back to its own scan — and still equals it."""
+    """A LOINC code given with and without surrounding blanks is two keys (the code is
+    trimmed once per key): each spelling is reported on its own, as the report's scan does."""
     from maswatch import sources
 
     rows = [("p1", "2024-01-01T00:00:00", "2276-4", 500.0, "ng/mL", "final"),
@@ -609,7 +608,33 @@ def test_counted_unit_report_with_a_code_spelled_two_ways(tmp_path):
         screen_connection(con, out, ScreenOptions(), unit_report=loaded.report_units if counted else loaded.unit_report)
         reports.append((out / "unit_report.csv").read_text())
     assert reports[0] == reports[1]
-    assert "implausible value" in reports[0] and "invalid status" in reports[0]
+    assert '" 2276-4","ng/mL","implausible value",1' in reports[0]
+    assert '"2276-4","ng/mL","invalid status",1' in reports[0]
+
+
+def test_counted_unit_report_falls_back_when_a_key_has_two_reported_spellings():
+    """A reader whose reported code is not a function of its key (here: two source_code
+    spellings of one key): the counts of the stream cannot be split between the spellings,
+    so the report scans after all — and equals the scan."""
+    from maswatch.screen.points_np import RowDrops
+    from maswatch.sources import normalised
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE staged AS SELECT * FROM (VALUES
+        ('p1', TIMESTAMP '2024-01-01', 'a', 'ferritin', NULL, 500.0, 0::TINYINT, 'final', 'x', 'F1', 'ng/mL', 1),
+        ('p1', TIMESTAMP '2024-01-02', 'b', 'ferritin', NULL, 1e12, 0::TINYINT, 'final', 'x', 'F2', 'ng/mL', 2),
+        ('p2', TIMESTAMP '2024-01-02', 'c', 'ferritin', NULL, 1e12, 0::TINYINT, 'final', 'x', 'F1', 'ng/mL', 3))
+        v(patient_id, time, obs_id, code_a, code_b, value, comparator, status, source, source_code, unit, seq)""")
+    con.execute("CREATE VIEW staged_v AS SELECT *, NULL::DOUBLE AS ref_low, NULL::DOUBLE AS ref_high, "
+                "unit AS source_unit FROM staged")
+    checked = normalised.normalise(con, "staged_v", "_t", "(SELECT k.id FROM (SELECT 'ferritin' AS id) k WHERE k.id = d.code_a)")
+    loaded = normalised.LoadedSource("test", "-", con, checked)
+    drops = RowDrops()
+    for rb in con.sql("SELECT key_id, reason FROM obs_rows").to_arrow_reader():
+        drops.take(rb)
+    report = loaded.unit_report_from(drops.table())
+    assert report.equals(loaded.unit_report)
+    assert report.column("rows").to_pylist() == [1, 1] and report.column("source_code").to_pylist() == ["F1", "F2"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -644,4 +669,21 @@ def test_timestamp_text_equals_arrows_formatting(micros, start):
     from maswatch.screen.columns import timestamp_text
 
     ts = pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")).slice(min(start, len(micros)))
+    assert timestamp_text(ts).equals(pc.cast(ts, pa.string()))
+
+
+def test_timestamp_text_on_calendar_edges():
+    """Every day of a whole 400-year Gregorian cycle (1600-1999: leap centuries and not),
+    days spread over years 1..9999, each at midnight and one microsecond either side of it,
+    and the first and last representable instants: the same text as Arrow's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from maswatch.screen.columns import timestamp_text
+
+    day = 86_400_000_000
+    first, last = -719162, 2932896  # 0001-01-01 and 9999-12-31, in days since 1970-01-01
+    days = np.unique(np.r_[np.arange(-135140, 11_000), np.arange(first, last + 1, 97), last])
+    us = np.unique(np.r_[days * day, days[1:] * day - 1, days[:-1] * day + 1, last * day + day - 1])
+    ts = pa.array(us, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     assert timestamp_text(ts).equals(pc.cast(ts, pa.string()))

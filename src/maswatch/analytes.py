@@ -47,10 +47,14 @@ class Conversion:
         """Convert a float or an array; NaN stays NaN."""
         if self.is_identity:
             return values
-        with np.errstate(over="ignore"):
-            out = (np.asarray(values, dtype=np.float64) - self.subtract) * self.multiply / self.divide
-        out = round_significant(out)
+        out = convert(values, self.subtract, self.multiply, self.divide)
         return float(out) if np.ndim(out) == 0 else out
+
+
+with np.errstate(over="ignore"):
+    _POW10 = np.power(10.0, np.arange(400))
+"""10**k as ``np.power(10.0, k)`` gives it (inf above 308): looked up, not recomputed per value.
+|k| stays below 400 for every double (subnormals reach k = 11 + 324)."""
 
 
 def round_significant(values, digits: int = SIGNIFICANT_DIGITS):
@@ -62,10 +66,20 @@ def round_significant(values, digits: int = SIGNIFICANT_DIGITS):
         # Scale by an exact power of ten, round, and scale back by the same power: the last
         # step divides an integer-valued double by 10**k, which is correctly rounded.
         pos = exponent >= 0
-        p = np.power(10.0, np.abs(exponent))
+        p = _POW10.take(np.abs(exponent), mode="clip")
         rounded = np.where(pos, np.round(v * p) / p, np.round(v / p) * p)
     # Far outside any lab range the scaling overflows: keep the value as it was.
     return np.where(np.isfinite(v) & np.isfinite(rounded), rounded, v)
+
+
+def convert(values, subtract, multiply, divide):
+    """canonical = (value - subtract) * multiply / divide, rounded (:func:`round_significant`).
+
+    The factors may be arrays (one conversion per value, NumPy broadcasting): the screen
+    converts a stream of mixed units at once with the same operations as ``Conversion.apply``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (np.asarray(values, dtype=np.float64) - subtract) * multiply / divide
+    return round_significant(out)
 
 
 @dataclass(frozen=True)

@@ -96,11 +96,55 @@ def run_ids(col) -> np.ndarray:
 _UTC_US = pa.timestamp("us", tz="UTC")
 
 
+@njit(nogil=True, cache=True)
+def _put(out: np.ndarray, pos: int, value: int, width: int) -> None:
+    for k in range(width - 1, -1, -1):
+        out[pos + k] = 48 + value % 10
+        value //= 10
+
+
+@njit(nogil=True, cache=True)
+def _utc_text(us: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:
+    """``YYYY-MM-DD HH:MM:SS.ffffffZ`` (27 bytes) per microsecond count; days to civil date
+    by H. Hinnant's ``civil_from_days`` (exact over the proleptic Gregorian calendar)."""
+    for i in range(us.size):
+        p = i * 27
+        if not valid[i]:
+            for k in range(27):
+                out[p + k] = 32
+            continue
+        days = us[i] // 86_400_000_000  # floor: times before 1970 count back from midnight
+        rest = us[i] - days * 86_400_000_000
+        z = days + 719468
+        era = (z if z >= 0 else z - 146096) // 146097
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        day = doy - (153 * mp + 2) // 5 + 1
+        month = mp + 3 if mp < 10 else mp - 9
+        year = yoe + era * 400 + (1 if month <= 2 else 0)
+        _put(out, p, year, 4)
+        out[p + 4] = 45
+        _put(out, p + 5, month, 2)
+        out[p + 7] = 45
+        _put(out, p + 8, day, 2)
+        out[p + 10] = 32
+        _put(out, p + 11, rest // 3_600_000_000, 2)
+        out[p + 13] = 58
+        _put(out, p + 14, rest // 60_000_000 % 60, 2)
+        out[p + 16] = 58
+        _put(out, p + 17, rest // 1_000_000 % 60, 2)
+        out[p + 19] = 46
+        _put(out, p + 20, rest % 1_000_000, 6)
+        out[p + 26] = 90
+
+
 def timestamp_text(col) -> pa.Array:
     """A UTC microsecond timestamp column as the text Arrow writes for it
     (``2024-05-01 07:00:00.000000Z``), null where null. Arrow's own formatting takes
-    ~0.5 µs a value (a calendar library call each); NumPy's is ~8x faster, and the
-    episode table has 18 timestamp columns. Years outside 1..9999 use Arrow's."""
+    ~0.5 µs a value (a calendar library call each), NumPy's ~0.1 µs; one compiled loop
+    ~0.01 µs, and the episode table has 18 timestamp columns. Years outside 1..9999 use Arrow's."""
     arr = _one_array(col)
     if arr.type != _UTC_US:
         raise TypeError(f"expected {_UTC_US}, got {arr.type}")
@@ -111,12 +155,9 @@ def timestamp_text(col) -> pa.Array:
     lo, hi = us.min(), us.max()
     if lo < -62135596800 * 10**6 or hi >= 253402300800 * 10**6:  # 0001-01-01 .. 9999-12-31
         return arr.cast(pa.string())
-    text = np.datetime_as_string(us.astype("datetime64[us]"), unit="us").astype("S26")  # YYYY-MM-DDTHH:MM:SS.ffffff
-    chars = np.empty((n, 27), np.uint8)
-    chars[:, :26] = text.view(np.uint8).reshape(n, 26)
-    chars[:, 10] = ord(" ")
-    chars[:, 26] = ord("Z")
     ok = validity(arr)
+    chars = np.empty(27 * n, np.uint8)
+    _utc_text(us, np.ones(n, np.bool_) if ok is None else ok, chars)
     offsets = np.arange(0, 27 * (n + 1), 27, dtype=np.int32)
     bitmap = None if ok is None else pa.py_buffer(np.packbits(ok, bitorder="little"))
     return pa.Array.from_buffers(pa.string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)],

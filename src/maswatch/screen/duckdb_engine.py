@@ -59,7 +59,8 @@ def inspect_sources(con) -> dict:
     rows = _relation_columns(con, "obs_rows")
     return {
         "source_order": order,
-        "has_rows": rows is not None and set(obs) | {"reason"} <= set(rows),
+        "has_rows": (rows is not None and set(obs) | {"reason", "key_id", "analyte_code", "source_value"} <= set(rows)
+                     and _relation_columns(con, "obs_units") is not None),
         "has_patients": pats is not None and {"patient_id", "birth_date"} <= set(pats),
         "has_conditions": conds is not None and {"patient_id", "code", "onset"} <= set(conds),
     }

@@ -16,7 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import analytes
 from ..corrections import REMOVES, REPLACES, kept_versions
+from ..sources.normalised import KNOWN_IDS
 from ..lookback import Lookback
 from . import fill
 from .background import in_background
@@ -34,27 +36,35 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-DROP_COLUMNS = ("reason", "key_id")
-
-
 def stream_sql(source_order: str | None, low: str | None = None, high: str | None = None, *,
-               with_drops: bool = False) -> str:
+               from_rows: bool = False, with_drops: bool = False) -> str:
     """Every version of every input observation in one scan, sorted by patient, time, input
     and obs_id for the forward fill. ``fix``: ``corrections.fix_flag`` bits;
     ``h`` = hash(obs_id) finds repeated ids cheaply (:func:`resolve_versions`). Patients
     in ``[low, high)`` only, when given (a bound of None is open; rows without a patient
-    fall in the last range). ``with_drops``: read ``obs_rows`` and carry the defective rows
-    too, with :data:`DROP_COLUMNS` (``reason`` NULL on the others) for :class:`RowDrops`
-    to count and remove."""
+    fall in the last range).
+
+    ``from_rows``: read ``obs_rows`` (``sources.normalised``) — the value as reported, with
+    its ``key_id`` and the analyte's code, which :class:`Canonical` turns into the canonical
+    value and the input index — instead of ``obs``. ``with_drops`` (``from_rows`` only):
+    carry the defective rows too, with ``reason`` (NULL on the others) for
+    :class:`RowDrops` to count and remove."""
     at_least = "" if low is None else f"patient_id >= {_sql_str(low)}"
     if low is not None and high is None:
         at_least = f"({at_least} OR patient_id IS NULL)"  # NULL sorts last: the last range
     where = (f" AND {at_least}" if at_least else "") + (f" AND patient_id < {_sql_str(high)}" if high is not None else "")
-    versions = versions_sql("duckdb", source_order, where, relation="obs_rows" if with_drops else "obs",
-                            extra=", reason, key_id" if with_drops else "")
-    return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
+    if not from_rows:
+        versions = versions_sql("duckdb", source_order, where)
+        return (f"SELECT patient_id, t_us, CAST(CASE analyte {_CASE} END AS TINYINT) AS ai, value, "
+                f"CAST(code AS TINYINT) AS code, CAST({REPLACES} * rnk + {REMOVES} * removes AS TINYINT) AS fix, seq, "
+                f"hash(obs_id) AS h, obs_id FROM ({versions}) v ORDER BY patient_id, t_us, ai, obs_id")
+    if not with_drops:
+        where += " AND reason IS NULL"
+    versions = versions_sql("duckdb", source_order, where, extra=", analyte_code, key_id, reason",
+                            relation="(SELECT * REPLACE (source_value AS value) FROM obs_rows)")
+    return (f"SELECT patient_id, t_us, CAST(analyte_code AS TINYINT) AS ai, value, "
             f"CAST(code AS TINYINT) AS code, CAST({REPLACES} * rnk + {REMOVES} * removes AS TINYINT) AS fix, seq, "
-            f"hash(obs_id) AS h, obs_id{', reason, key_id' if with_drops else ''} "
+            f"hash(obs_id) AS h, obs_id, key_id{', reason' if with_drops else ''} "
             f"FROM ({versions}) v ORDER BY patient_id, t_us, ai, obs_id")
 
 
@@ -63,7 +73,7 @@ class RowDrops:
     carries, counted by (key_id, reason) and removed as it passes — the part of the unit
     report that needs the rows (``LoadedSource.unit_report_from``)."""
 
-    KEYS = list(DROP_COLUMNS[::-1])
+    KEYS = ["key_id", "reason"]
 
     def __init__(self):
         self.parts: list[pa.Table] = []
@@ -77,7 +87,7 @@ class RowDrops:
             t = pa.Table.from_batches([rb.filter(bad).select(self.KEYS)])
             self.parts.append(t.group_by(self.KEYS, use_threads=False).aggregate([([], "count_all")]))
             rb = rb.filter(pc.invert(bad))
-        return rb.drop_columns(list(DROP_COLUMNS))
+        return rb.drop_columns(["reason"])
 
     def table(self) -> pa.Table:
         """(key_id, reason, rows)."""
@@ -87,6 +97,38 @@ class RowDrops:
         t = pa.concat_tables(self.parts).group_by(self.KEYS, use_threads=False).aggregate([("count_all", "sum")])
         return pa.table({"key_id": t.column("key_id"), "reason": t.column("reason"),
                          "rows": t.column("count_all_sum").cast(pa.int64())})
+
+
+class Canonical:
+    """Rows of ``obs_rows`` as the fill reads them: the value converted from its key's unit
+    (``obs_units``) by ``analytes.convert`` — the registry's own conversion, the one the SQL
+    ``obs`` view repeats — and the analyte's code turned into its index in INPUT_IDS."""
+
+    def __init__(self, con):
+        u = con.sql("SELECT key_id, analyte_code, subtract, multiply, divide, is_identity FROM obs_units").to_arrow_table()
+        size = int(pc.max(u.column("key_id")).as_py() or 0) + 1 if u.num_rows else 1
+        key = u.column("key_id").to_numpy()
+        self.subtract, self.multiply, self.divide = np.zeros(size), np.ones(size), np.ones(size)
+        self.identity = np.ones(size, bool)
+        for name in ("subtract", "multiply", "divide"):
+            getattr(self, name)[key] = u.column(name).to_numpy()
+        self.identity[key] = u.column("is_identity").to_numpy(zero_copy_only=False)
+        self.input_of = np.full(len(KNOWN_IDS), -1, np.int8)
+        for i, a in enumerate(INPUT_IDS):
+            self.input_of[KNOWN_IDS.index(a)] = i
+
+    def __call__(self, rb: pa.RecordBatch) -> pa.RecordBatch:
+        key = rb.column("key_id").to_numpy()
+        v = rb.column("value").to_numpy()  # usable rows only: every value is present and finite
+        rows = np.flatnonzero(~self.identity[key])
+        if rows.size:
+            v = v.copy()
+            k = key[rows]
+            v[rows] = analytes.convert(v[rows], self.subtract[k], self.multiply[k], self.divide[k])
+        ai = self.input_of[rb.column("ai").to_numpy()]
+        names = rb.schema.names
+        cols = [pa.array(ai) if n == "ai" else pa.array(v) if n == "value" else rb.column(i) for i, n in enumerate(names)]
+        return pa.RecordBatch.from_arrays(cols, names=names).drop_columns(["key_id"])
 
 
 def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
@@ -222,12 +264,17 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
     counting = drops is not None and has_rows
     if counting:
         drops.counted = True
+    canonical = Canonical(con) if has_rows else None
 
     def read(reader):
-        return (drops.take(rb) for rb in reader) if counting else reader
+        batches = (drops.take(rb) for rb in reader) if counting else reader
+        return (canonical(rb) for rb in batches) if canonical else batches
+
+    def query(low=None, high=None) -> str:
+        return stream_sql(source_order, low, high, from_rows=has_rows, with_drops=counting)
 
     if not patient_ranges:
-        reader = con.sql(stream_sql(source_order, with_drops=counting)).to_arrow_reader(batch_rows)
+        reader = con.sql(query()).to_arrow_reader(batch_rows)
         try:
             for chunk in rechunk_by_patient(read(reader), batch_rows):
                 yield build_chunk(chunk, side, lookback, refs, has_source_order=order)
@@ -239,7 +286,7 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
     def sorted_ranges():  # in its own thread: DuckDB sorts the next range while this one is built
         for low, high in zip(edges[:-1], edges[1:]):
             # batch by batch: the sorted range is never held twice (DuckDB's copy and Arrow's)
-            reader = con.sql(stream_sql(source_order, low, high, with_drops=counting)).to_arrow_reader(batch_rows)
+            reader = con.sql(query(low, high)).to_arrow_reader(batch_rows)
             try:
                 yield list(read(reader))
             finally:

@@ -59,12 +59,10 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
     register_code_tables(con)
 
     value_t = cols["value"][1]
-    code = "coalesce(" + ", ".join(
-        [c for c in (_col(cols, "loinc", cast="VARCHAR"), _col(cols, "analyte", cast="VARCHAR")) if c != "NULL"]
-    ) + ")"
     ref = {k: double_sql(_col(cols, k), cols[k][1]) if k in cols else "NULL" for k in ("ref_low", "ref_high")}
     code_a = _col(cols, "analyte", cast="VARCHAR")
-    code_b = f"trim({_col(cols, 'loinc', cast='VARCHAR')})"
+    code_b = _col(cols, "loinc", cast="VARCHAR")  # as found: trimmed once per distinct key below
+    code = f"coalesce({code_b}, {code_a})"  # the reported code: normalise() computes it from the key too
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _mw_long_staged AS
         SELECT CAST(r.patient_id AS VARCHAR) AS patient_id,
@@ -82,8 +80,9 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
     """)
     # the registry id wins; else the LOINC code is mapped through the registry
     analyte = ("coalesce((SELECT k.id FROM _mw_known k WHERE k.id = d.code_a), "
-               "(SELECT l.analyte FROM _mw_loinc l WHERE l.loinc = d.code_b))")
-    checked = normalise(con, "_mw_long_staged", "_mw_long", analyte)
+               "(SELECT l.analyte FROM _mw_loinc l WHERE l.loinc = trim(d.code_b)))")
+    # source columns as staged above, from the key alone
+    checked = normalise(con, "_mw_long_staged", "_mw_long", analyte, ("'long'", "coalesce(code_b, code_a)", "unit"))
     extra = _side_tables(con, p if p.is_dir() else None)
     # text patient ids compare in the file as in ``obs``, so range filters can skip row groups
     ranges = patient_ranges(con, files, cols["patient_id"][0]) if cols["patient_id"][1] == "VARCHAR" else []
