@@ -398,7 +398,7 @@ def test_screen_of_generator_output_agrees_with_assess(synth_cohort, tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(-10**6, 10**6), st.integers(0, 3),
                           st.floats(-1e3, 1e3, allow_nan=False)), min_size=1, max_size=40),
        st.integers(0, 3 * 10**6), st.booleans(), st.integers(0, 3))
-def test_compiled_fill_and_window_extreme_equal_their_definitions(rows, w, is_max, ref_input):
+def test_compiled_fill_and_window_extremes_equal_their_definitions(rows, w, is_max, ref_input):
     """Property: the compiled loops (``screen.fill``) equal the definitions written out
     naively — for any patients, times (negative included, ties), inputs and windows: the
     latest value at or before t no older than the window (last row of a tie wins), and the
@@ -417,7 +417,9 @@ def test_compiled_fill_and_window_extreme_equal_their_definitions(rows, w, is_ma
     assert [(pat[i], t[i]) for i in pt_rows] == pts
     val, code, missing = fill.forward_fill(pat, t, ai, v, c, pt_rows, windows)
     order, bounds = fill.rows_by_input(ai, 4)
-    ext = fill.window_extreme(pat, t, v, order[bounds[ref_input]:bounds[ref_input + 1]], pt_rows, w, is_max)
+    refs = [(ref_input, w, is_max), ((ref_input + 1) % 4, w // 3, not is_max), (ref_input, w // 2, not is_max)]
+    ext = fill.window_extremes(pat, t, v, order, bounds, pt_rows, np.array([r[0] for r in refs], np.int64),
+                               np.array([r[1] for r in refs], np.int64), np.array([r[2] for r in refs]))
     for p, (pp, tp) in enumerate(pts):
         for a in range(4):
             mine = [i for i in range(len(rows)) if pat[i] == pp and ai[i] == a and tp - windows[a] <= t[i] <= tp]
@@ -425,9 +427,10 @@ def test_compiled_fill_and_window_extreme_equal_their_definitions(rows, w, is_ma
             assert missing[a, p] == (best is None)
             if best is not None:
                 assert (val[a, p], code[a, p]) == (v[best], c[best])
-        prior = [v[i] for i in range(len(rows)) if pat[i] == pp and ai[i] == ref_input and tp - w <= t[i] < tp]
-        expected = (max(prior) if is_max else min(prior)) if prior else None
-        assert (None if np.isnan(ext[p]) else ext[p]) == expected
+        for j, (a, wj, mx) in enumerate(refs):
+            prior = [v[i] for i in range(len(rows)) if pat[i] == pp and ai[i] == a and tp - wj <= t[i] < tp]
+            expected = (max(prior) if mx else min(prior)) if prior else None
+            assert (None if np.isnan(ext[j, p]) else ext[j, p]) == expected
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -670,6 +673,23 @@ def test_timestamp_text_equals_arrows_formatting(micros, start):
 
     ts = pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")).slice(min(start, len(micros)))
     assert timestamp_text(ts).equals(pc.cast(ts, pa.string()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=5), st.lists(st.integers(0, 60), max_size=20))
+def test_take_rows_equals_arrows_take(sizes, picks):
+    """Property: taking ascending rows batch by batch equals Arrow's take on the table
+    (empty batches, rows at batch edges, repeated rows); unsorted rows fall back to it."""
+    import pyarrow as pa
+
+    from maswatch.screen.columns import take_rows
+
+    batches = [pa.record_batch({"x": pa.array([float(10 * b + i) if i % 3 else None for i in range(n)], pa.float64()),
+                                "s": pa.array([f"p{b}-{i}" for i in range(n)], pa.string())}) for b, n in enumerate(sizes)]
+    t = pa.Table.from_batches(batches)
+    rows = np.array([p % t.num_rows for p in picks], np.int64) if t.num_rows else np.zeros(0, np.int64)
+    for r in (np.sort(rows), rows):
+        assert take_rows(t, r).equals(t.take(pa.array(r, pa.int64())))
 
 
 def test_timestamp_text_on_calendar_edges():

@@ -88,6 +88,19 @@ def run_starts(col) -> np.ndarray:
     return start
 
 
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)`` for ascending ``rows``, batch by batch: Arrow's take across
+    chunks costs ~2.6x more (a table of evaluated points has one chunk per slice)."""
+    batches = table.to_batches()
+    if len(batches) < 2 or (rows.size > 1 and np.any(rows[1:] < rows[:-1])):
+        return table.take(pa.array(rows, pa.int64()))
+    ends = np.cumsum([b.num_rows for b in batches])
+    cut = np.searchsorted(rows, ends[:-1])
+    starts = np.r_[0, ends[:-1]]
+    parts = [b.take(pa.array(r - s, pa.int64())) for b, r, s in zip(batches, np.split(rows, cut), starts)]
+    return pa.Table.from_batches(parts, schema=table.schema)
+
+
 def run_ids(col) -> np.ndarray:
     """0, 0, 1, 1, 1, 2, ...: the ordinal of each row's run of equal values (e.g. patient)."""
     return np.cumsum(run_starts(col)) - 1

@@ -20,7 +20,7 @@ import pyarrow as pa
 from .. import alerts
 from ..instruments import INSTRUMENTS
 from .arrow_eval import verdict_col
-from .columns import floats, integers, run_ids
+from .columns import floats, integers, run_ids, take_rows
 
 GAP_HOURS_DEFAULT = 14 * 24
 """ASSUMPTION: qualifying points 14 days or more apart start a new episode."""
@@ -182,7 +182,7 @@ def _evidence(table: pa.Table, ordinal: np.ndarray, roles: list[tuple[str, np.nd
     patterns, which = np.unique(bits, return_inverse=True)
     names = pa.array([";".join(name for j, (name, _) in enumerate(roles) if p >> j & 1) for p in patterns.tolist()],
                      pa.string())
-    taken = table.take(pa.array(rows, pa.int64()))
+    taken = take_rows(table, rows)  # ascending: episodes follow the rows, points within them too
     out = taken.drop_columns(["patient_id"])
     return pa.table(
         {

@@ -91,37 +91,65 @@ def rows_by_input(ai: np.ndarray, k: int):
 
 
 @njit(nogil=True, cache=True)
-def window_extreme(pat: np.ndarray, t: np.ndarray, v: np.ndarray, rows: np.ndarray, pt_rows: np.ndarray,
-                   window: int, is_max: bool) -> np.ndarray:
-    """Per point: max (or min) over ``rows`` (one input's rows, ascending) of the same
-    patient with time in ``[t - window, t)`` (strictly before t); NaN if none. A sliding
-    window whose two ends only move forward, with a monotone queue: O(rows)."""
+def window_extremes(pat: np.ndarray, t: np.ndarray, v: np.ndarray, order: np.ndarray, bounds: np.ndarray,
+                    pt_rows: np.ndarray, inputs: np.ndarray, windows: np.ndarray, is_max: np.ndarray) -> np.ndarray:
+    """Per trend reference j and point: max (``is_max[j]``) or min of input ``inputs[j]``'s
+    values (its rows: ``order[bounds[a]:bounds[a + 1]]``, ascending, :func:`rows_by_input`)
+    of the same patient with time in ``[t - windows[j], t)`` (strictly before t); NaN if none.
+
+    A sliding window whose two ends only move forward, with a monotone queue: O(rows). All
+    references advance together in one pass over the points, on contiguous copies of their
+    input's rows (9 separate passes with indirect reads took twice as long)."""
+    k = inputs.size
     m = pt_rows.size
-    out = np.full(m, np.nan)
-    n_a = rows.size
-    sign = 1.0 if is_max else -1.0
-    queue = np.empty(n_a, np.int64)  # positions in ``rows``, values decreasing (times sign)
-    head = 0
-    tail = 0
-    lo = 0
-    hi = 0
+    out = np.full((k, m), np.nan)
+    starts = np.zeros(k + 1, np.int64)
+    for j in range(k):
+        starts[j + 1] = starts[j] + bounds[inputs[j] + 1] - bounds[inputs[j]]
+    rp = np.empty(starts[k], pat.dtype)  # patient, time and value (times the sign) of each row
+    rt = np.empty(starts[k], np.int64)
+    rv = np.empty(starts[k])
+    queue = np.empty(starts[k], np.int64)  # per reference, positions with values decreasing
+    for j in range(k):
+        sign = 1.0 if is_max[j] else -1.0
+        b = bounds[inputs[j]]
+        for x in range(starts[j + 1] - starts[j]):
+            r = order[b + x]
+            rp[starts[j] + x] = pat[r]
+            rt[starts[j] + x] = t[r]
+            rv[starts[j] + x] = sign * v[r]
+    lo = starts[:k].copy()
+    hi = starts[:k].copy()
+    head = starts[:k].copy()
+    tail = starts[:k].copy()
     for p in range(m):
         r0 = pt_rows[p]
         pp = pat[r0]
         tp = t[r0]
-        while hi < n_a and (pat[rows[hi]] < pp or (pat[rows[hi]] == pp and t[rows[hi]] < tp)):
-            x = sign * v[rows[hi]]
-            while tail > head and sign * v[rows[queue[tail - 1]]] <= x:
-                tail -= 1
-            queue[tail] = hi
-            tail += 1
-            hi += 1
-        while lo < hi and (pat[rows[lo]] < pp or t[rows[lo]] < tp - window):
-            lo += 1
-        while tail > head and queue[head] < lo:
-            head += 1
-        if tail > head:
-            out[p] = v[rows[queue[head]]]
+        for j in range(k):
+            end = starts[j + 1]
+            h = hi[j]
+            tl = tail[j]
+            while h < end and (rp[h] < pp or (rp[h] == pp and rt[h] < tp)):
+                x = rv[h]
+                while tl > head[j] and rv[queue[tl - 1]] <= x:
+                    tl -= 1
+                queue[tl] = h
+                tl += 1
+                h += 1
+            hi[j] = h
+            tail[j] = tl
+            low = lo[j]
+            since = tp - windows[j]
+            while low < h and (rp[low] < pp or rt[low] < since):
+                low += 1
+            lo[j] = low
+            hd = head[j]
+            while tl > hd and queue[hd] < low:
+                hd += 1
+            head[j] = hd
+            if tl > hd:
+                out[j, p] = rv[queue[hd]] * (1.0 if is_max[j] else -1.0)
     return out
 
 

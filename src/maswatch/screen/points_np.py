@@ -228,11 +228,12 @@ def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *
         cols[value_col(a)] = nullable(val[i], missing[i], pa.float64())
         cols[code_col(a)] = nullable(code[i], missing[i], pa.int8())
     order, bounds = fill.rows_by_input(ai, len(INPUT_IDS))
-    for r in refs:
-        a = INPUT_IDS.index(r.analyte)
-        out = fill.window_extreme(pat, t, v, order[bounds[a]:bounds[a + 1]], pt_rows, window_us(r.window_hours),
-                                  r.agg == "max")
-        cols[ref_col(r.name)] = nullable(out, np.isnan(out), pa.float64())
+    extremes = fill.window_extremes(pat, t, v, order, bounds, pt_rows,
+                                    np.array([INPUT_IDS.index(r.analyte) for r in refs], np.int64),
+                                    np.array([window_us(r.window_hours) for r in refs], np.int64),
+                                    np.array([r.agg == "max" for r in refs], np.bool_))
+    for j, r in enumerate(refs):
+        cols[ref_col(r.name)] = nullable(extremes[j], np.isnan(extremes[j]), pa.float64())
     return pa.RecordBatch.from_pydict(cols)
 
 
