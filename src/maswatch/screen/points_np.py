@@ -117,18 +117,17 @@ class Canonical:
         for i, a in enumerate(INPUT_IDS):
             self.input_of[KNOWN_IDS.index(a)] = i
 
-    def __call__(self, rb: pa.RecordBatch) -> pa.RecordBatch:
-        key = rb.column("key_id").to_numpy()
-        v = rb.column("value").to_numpy()  # usable rows only: every value is present and finite
+    def translate(self, key: np.ndarray, code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(input index, canonical value) of rows with these keys, analyte codes and values
+        as reported (usable rows only: every value is present and finite). Done on the chunk
+        being built, not on the stream's batches: a batch DuckDB exported is freed only with
+        all of its columns, so a replaced column would be held twice while ranges wait."""
         rows = np.flatnonzero(~self.identity[key])
         if rows.size:
-            v = v.copy()
+            values = values.copy()
             k = key[rows]
-            v[rows] = analytes.convert(v[rows], self.subtract[k], self.multiply[k], self.divide[k])
-        ai = self.input_of[rb.column("ai").to_numpy()]
-        names = rb.schema.names
-        cols = [pa.array(ai) if n == "ai" else pa.array(v) if n == "value" else rb.column(i) for i, n in enumerate(names)]
-        return pa.RecordBatch.from_arrays(cols, names=names).drop_columns(["key_id"])
+            values[rows] = analytes.convert(values[rows], self.subtract[k], self.multiply[k], self.divide[k])
+        return self.input_of[code], values
 
 
 def resolve_versions(pat: np.ndarray, h: np.ndarray, fix: np.ndarray, seq: np.ndarray, t: np.ndarray,
@@ -191,14 +190,17 @@ def _byte_keys(ids: pa.Array) -> np.ndarray:
 
 
 def build_chunk(tbl: pa.Table, side: Side, lookback: Lookback, refs: Sequence, *,
-                has_source_order: bool = True) -> pa.RecordBatch:
+                has_source_order: bool = True, canonical: Canonical | None = None) -> pa.RecordBatch:
     """Points (columns of ``points.point_columns``) for whole patients of the sorted
-    stream (``stream_sql``): corrections resolved, then one forward fill per input."""
+    stream (``stream_sql``): corrections resolved, then one forward fill per input.
+    ``canonical``: the stream read ``obs_rows`` (values as reported, analyte codes)."""
     tbl = tbl.combine_chunks()
     pid = tbl.column("patient_id").chunk(0) if tbl.num_rows else pa.array([], pa.string())
     t = tbl.column("t_us").to_numpy()
     ai = tbl.column("ai").to_numpy()
     v = tbl.column("value").to_numpy()
+    if canonical is not None:
+        ai, v = canonical.translate(tbl.column("key_id").to_numpy(), ai, v)
     c = tbl.column("code").fill_null(0).to_numpy()
     pat = run_ids(pid)
     keep = resolve_versions(pat, tbl.column("h").to_numpy(), tbl.column("fix").to_numpy(),
@@ -268,8 +270,7 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
     canonical = Canonical(con) if has_rows else None
 
     def read(reader):
-        batches = (drops.take(rb) for rb in reader) if counting else reader
-        return (canonical(rb) for rb in batches) if canonical else batches
+        return (drops.take(rb) for rb in reader) if counting else reader
 
     def query(low=None, high=None) -> str:
         return stream_sql(source_order, low, high, from_rows=has_rows, with_drops=counting)
@@ -278,7 +279,7 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
         reader = con.sql(query()).to_arrow_reader(batch_rows)
         try:
             for chunk in rechunk_by_patient(read(reader), batch_rows):
-                yield build_chunk(chunk, side, lookback, refs, has_source_order=order)
+                yield build_chunk(chunk, side, lookback, refs, has_source_order=order, canonical=canonical)
         finally:
             reader.close()
         return
@@ -295,4 +296,4 @@ def point_batches(con, *, lookback: Lookback, refs: Sequence, source_order: str 
 
     for batches in in_background(sorted_ranges(), depth=1):
         for chunk in rechunk_by_patient(batches, batch_rows):
-            yield build_chunk(chunk, side, lookback, refs, has_source_order=order)
+            yield build_chunk(chunk, side, lookback, refs, has_source_order=order, canonical=canonical)
