@@ -44,6 +44,11 @@ def _col(cols: dict, name: str, *, cast: str | None = None, default: str = "NULL
     return f"CAST({q} AS {cast})" if cast else q
 
 
+SOURCE_OF_KEY = ("'long'", "coalesce(code_b, code_a)", "unit")
+"""The reported source, code (LOINC as given, else the analyte id) and unit: functions of
+the (code_a, code_b, unit) key, so normalise() counts rows per key alone."""
+
+
 def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
     p = require_path(path, "long")
     if p.is_dir():
@@ -62,10 +67,10 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
     ref = {k: double_sql(_col(cols, k), cols[k][1]) if k in cols else "NULL" for k in ("ref_low", "ref_high")}
     code_a = _col(cols, "analyte", cast="VARCHAR")
     code_b = _col(cols, "loinc", cast="VARCHAR")  # as found: trimmed once per distinct key below
-    code = f"coalesce({code_b}, {code_a})"  # the reported code: normalise() computes it from the key too
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _mw_long_staged AS
-        SELECT CAST(r.patient_id AS VARCHAR) AS patient_id,
+        SELECT *, {", ".join(f"{e} AS {c}" for e, c in zip(SOURCE_OF_KEY, ("source", "source_code", "source_unit")))}
+        FROM (SELECT CAST(r.patient_id AS VARCHAR) AS patient_id,
                {time_sql('r."' + cols['time'][0] + '"', cols['time'][1])} AS time,
                coalesce({_col(cols, 'obs_id', cast='VARCHAR')}, 'row-' || CAST(r._mw_seq AS VARCHAR)) AS obs_id,
                {code_a} AS code_a, {code_b} AS code_b,
@@ -73,16 +78,13 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
                {comparator_sql(_col(cols, 'comparator', cast='VARCHAR'))} AS comparator,
                lower(trim(coalesce({_col(cols, 'status', cast='VARCHAR')}, 'final'))) AS status,
                {ref['ref_low']} AS ref_low, {ref['ref_high']} AS ref_high,
-               'long' AS source, {code} AS source_code,
-               CAST(r.unit AS VARCHAR) AS source_unit, CAST(r.unit AS VARCHAR) AS unit,
-               r._mw_seq AS seq
-        FROM {rel} r
+               CAST(r.unit AS VARCHAR) AS unit, r._mw_seq AS seq
+        FROM {rel} r)
     """)
     # the registry id wins; else the LOINC code is mapped through the registry
     analyte = ("coalesce((SELECT k.id FROM _mw_known k WHERE k.id = d.code_a), "
                "(SELECT l.analyte FROM _mw_loinc l WHERE l.loinc = trim(d.code_b)))")
-    # source columns as staged above, from the key alone
-    checked = normalise(con, "_mw_long_staged", "_mw_long", analyte, ("'long'", "coalesce(code_b, code_a)", "unit"))
+    checked = normalise(con, "_mw_long_staged", "_mw_long", analyte, SOURCE_OF_KEY)
     extra = _side_tables(con, p if p.is_dir() else None)
     # text patient ids compare in the file as in ``obs``, so range filters can skip row groups
     ranges = patient_ranges(con, files, cols["patient_id"][0]) if cols["patient_id"][1] == "VARCHAR" else []
