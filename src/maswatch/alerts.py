@@ -180,7 +180,7 @@ def levels_from_masks(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
     """The level per row given :func:`reason_masks` (to reuse masks already computed)."""
     level = np.zeros(n, dtype=np.int8)
     for rid, mask in masks.items():
-        level = np.where(mask, np.maximum(level, _REASON[rid].level), level).astype(np.int8)
+        level = np.where(mask, np.maximum(level, _REASON[rid].level), level).astype(np.int8, copy=False)
     return level
 
 

@@ -64,7 +64,7 @@ def tri_from_optional(values) -> np.ndarray:
         v = values
     else:
         v = np.array([np.nan if x is None else float(x) for x in values], dtype=np.float64)
-    return np.where(np.isnan(v), UNKNOWN, (np.nan_to_num(v) * 2).astype(TRI)).astype(TRI)
+    return np.where(np.isnan(v), UNKNOWN, (np.nan_to_num(v) * 2).astype(TRI)).astype(TRI, copy=False)
 
 
 @dataclass

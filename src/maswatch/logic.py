@@ -98,7 +98,7 @@ def at_least(k: int, *items: np.ndarray) -> np.ndarray:
 def either(condition: np.ndarray, if_yes: np.ndarray, if_no: np.ndarray) -> np.ndarray:
     """Choose by a tri-state condition; where it is UNKNOWN the result is known only if both agree."""
     agree = np.where(if_yes == if_no, if_yes, UNKNOWN)
-    return np.where(condition == YES, if_yes, np.where(condition == NO, if_no, agree)).astype(TRI)
+    return np.where(condition == YES, if_yes, np.where(condition == NO, if_no, agree)).astype(TRI, copy=False)
 
 
 def bool_bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -193,7 +193,7 @@ def change_status(rule: ChangeRule, batch: SnapshotBatch, reference: np.ndarray)
         else:
             yes, maybe = x.lo >= cut, x.hi >= cut
     status = yes.astype(TRI) + maybe.astype(TRI)
-    return np.where(known, status, UNKNOWN).astype(TRI)
+    return np.where(known, status, UNKNOWN).astype(TRI, copy=False)
 
 
 def _reference(reference: dict[str, np.ndarray], rule: ChangeRule, n: int) -> np.ndarray:
@@ -212,7 +212,7 @@ def signals(
     """Tri-state int8 column (0 no, 1 unknown, 2 yes) per signal id in ``SIGNAL_IDS``."""
     rules = config.rules()
     status = {name: change_status(rule, batch, _reference(reference, rule, batch.n)) for name, rule in rules.items()}
-    return {s.id: all_of(*(status[r] for r in s.rules)).astype(TRI) for s in SIGNALS}
+    return {s.id: all_of(*(status[r] for r in s.rules)).astype(TRI, copy=False) for s in SIGNALS}
 
 
 _STATUS = {int(NO): "no", int(UNKNOWN): "unknown", int(YES): "yes"}

@@ -97,8 +97,8 @@ def banded(x: Interval, points: Callable[[np.ndarray], np.ndarray], *, increasin
     """
     p_lo, p_hi = points(x.lo), points(x.hi)
     pmin, pmax = (p_lo, p_hi) if increasing else (p_hi, p_lo)
-    pmin = pmin.astype(np.float64)
-    pmax = pmax.astype(np.float64)
+    pmin = pmin.astype(np.float64, copy=False)  # copy=False: no pass when already float
+    pmax = pmax.astype(np.float64, copy=False)
     status = (pmin > 0).astype(TRI) + (pmax > 0).astype(TRI)
     return ItemResult(status=status, points_min=pmin, points_max=pmax)
 
@@ -107,7 +107,8 @@ def flag_points(status: np.ndarray, points: float) -> ItemResult:
     """A yes/no item worth ``points`` when met."""
     lo = (status == YES) * float(points)
     hi = (status >= UNKNOWN) * float(points)
-    return ItemResult(status=status, points_min=lo.astype(np.float64), points_max=hi.astype(np.float64))
+    return ItemResult(status=status, points_min=lo.astype(np.float64, copy=False),
+                      points_max=hi.astype(np.float64, copy=False))
 
 
 def total(items: dict[str, ItemResult]) -> tuple[np.ndarray, np.ndarray]:

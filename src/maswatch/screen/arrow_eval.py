@@ -136,16 +136,16 @@ def evaluate_results(rb: pa.RecordBatch | pa.Table, rules: Rules = Rules()) -> p
         "preliminary": pa.array(x["prelim"]),
     }
     for iid, res in results.items():
-        cols[verdict_col(iid)] = pa.array(res.verdict.astype(np.int8))
-        cols[f"{iid}__applicable"] = pa.array(res.applicable.astype(np.int8))
+        cols[verdict_col(iid)] = pa.array(res.verdict.astype(np.int8, copy=False))
+        cols[f"{iid}__applicable"] = pa.array(res.applicable.astype(np.int8, copy=False))
         if iid in SCORED:
-            cols[f"{iid}__score_min"] = pa.array(res.score_min.astype(np.float64))
-            cols[f"{iid}__score_max"] = pa.array(res.score_max.astype(np.float64))
+            cols[f"{iid}__score_min"] = pa.array(res.score_min.astype(np.float64, copy=False))
+            cols[f"{iid}__score_max"] = pa.array(res.score_max.astype(np.float64, copy=False))
         for e in EXTRAS.get(iid, ()):
             cols[f"{iid}__{e}"] = pa.array(np.asarray(res.extras[e], dtype=np.float64))
     for s in trends.SIGNAL_IDS:
-        cols[f"signal__{s}"] = pa.array(sig[s].astype(np.int8))
-    cols["alert_level"] = pa.array(level.astype(np.int8))
+        cols[f"signal__{s}"] = pa.array(sig[s].astype(np.int8, copy=False))
+    cols["alert_level"] = pa.array(level.astype(np.int8, copy=False))
     return pa.RecordBatch.from_pydict(cols)
 
 
