@@ -23,6 +23,9 @@ SOURCE_ORDER_COLUMNS = ("seq", "source_row", "row_number", "file_row_number")
 
 
 def configure(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    """Settings of the screen on ``con``'s database: UTC, threads, memory limit, no insertion
+    order or progress bar, and no async I/O threads (a database reading remote files may
+    set ``async_threads`` again after this)."""
     con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
