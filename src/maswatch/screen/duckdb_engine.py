@@ -37,7 +37,7 @@ def configure(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, mem
         # DuckDB's async I/O threads (8 by default, for remote files) call glibc's
         # malloc_trim each time they fall idle, which hands every free page of every heap
         # back to the kernel, NumPy's included; the rules then fault those pages back in.
-        # Without them, on the clinical 158M-row table: 64.6 s -> 55.3 s, page faults
+        # Without them, on the clinical 158M-row table: 64.6 s -> 55-59 s, page faults
         # 2.75M -> 1.15M per 40M rows, outputs identical. Local files do not need them.
         con.execute("SET async_threads = 0")
 
