@@ -33,13 +33,18 @@ def configure(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, mem
         con.execute(f"SET memory_limit = '{_safe(memory_limit)}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")  # the CLI shows its own (Rich) progress
-    if con.execute("SELECT count(*) FROM duckdb_settings() WHERE name = 'async_threads'").fetchall()[0][0]:
+    if has_setting(con, "async_threads"):
         # DuckDB's async I/O threads (8 by default, for remote files) call glibc's
         # malloc_trim each time they fall idle, which hands every free page of every heap
         # back to the kernel, NumPy's included; the rules then fault those pages back in.
         # Without them, on the clinical 158M-row table: 64.6 s -> 55-59 s, page faults
         # 2.75M -> 1.15M per 40M rows, outputs identical. Local files do not need them.
         con.execute("SET async_threads = 0")
+
+
+def has_setting(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether this DuckDB version knows the setting ``name``."""
+    return con.execute("SELECT count(*) FROM duckdb_settings() WHERE name = ?", [name]).fetchall()[0][0] > 0
 
 
 def _safe(s: str) -> str:
