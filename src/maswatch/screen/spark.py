@@ -12,7 +12,9 @@ runs local mode and writes the same files as the DuckDB engine (docs/screening.m
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from typing import Iterator
 
 import pyarrow as pa
@@ -30,6 +32,9 @@ def local_session(threads: int = 2, memory: str = "2g"):
     """A local-mode session configured for exact parity: UTC, Arrow on, few shuffle partitions."""
     from pyspark.sql import SparkSession
 
+    # Local workers must run this interpreter (a virtual environment's, where maswatch is
+    # installed), not the first python3 on PATH; an explicit PYSPARK_PYTHON still wins.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(f"local[{int(threads)}]")
         .appName("maswatch-screen")
