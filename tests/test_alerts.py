@@ -152,6 +152,8 @@ def test_jsle_guidelines_met_outside_sle_are_not_a_concern():
         context=np.array(["sjia", "sle"]))
     res = evaluate_all(b)
     assert res["parodi2009"].verdict.tolist() == [YES, YES]
-    masks = alerts.reason_masks(res, {s: np.full(2, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}, b)
-    assert masks["core_met_outside_population"].tolist() == [False, False]
+    sig = {s: np.full(2, UNKNOWN, np.int8) for s in trends.SIGNAL_IDS}
+    masks = alerts.reason_masks(res, sig, b)
+    assert "core_met_outside_population" not in masks  # outside its population a set never raises the level
     assert masks["core_met"].tolist() == [False, True]
+    assert all("parodi2009" not in r["evidence"] for r in alerts.explain(res, sig, b, 0))

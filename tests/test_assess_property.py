@@ -18,11 +18,11 @@ def measurement(draw, aid):
     a = analytes.get(aid)
     unit = draw(st.sampled_from(a.accepted_units))
     conv = a.conversion(unit)
-    lo, hi = a.plausible
+    lo, hi = a.bounds
     canonical = draw(st.floats(lo, min(hi, lo + (hi - lo) / 4 if hi > 1e4 else hi), allow_nan=False))
     # back to the unit given (then registry plausibility decides on the converted value)
     value = round(canonical * conv.divide / conv.multiply + conv.subtract, 3)
-    if not (lo <= conv.apply(value) <= hi):
+    if not a.is_plausible(conv.apply(value)):
         value = round(canonical, 3) if unit == a.canonical_unit else value
     comp = draw(st.sampled_from([None, None, None, "<", "<=", ">=", ">"]))
     m = {"value": value, "unit": unit}
@@ -37,13 +37,14 @@ def snapshot_case(draw):
     for aid in draw(st.sets(st.sampled_from(analytes.LAB_IDS + ("temperature",)), max_size=12)):
         m = draw(measurement(aid))
         a = analytes.get(aid)
-        if not a.plausible[0] <= a.conversion(m["unit"]).apply(float(m["value"])) <= a.plausible[1]:
+        if not a.is_plausible(a.conversion(m["unit"]).apply(float(m["value"]))):
             continue
         labs[aid] = m
     findings = {f: draw(st.sampled_from([True, False, None])) for f in FINDING_IDS}
     ctx = draw(st.sampled_from(CONTEXTS))
     age = draw(st.one_of(st.none(), st.floats(0.1, 80).map(lambda x: round(x, 2))))
-    flags = {f: draw(st.sampled_from([True, False, None])) for f in ("known_immunosuppression", "hlh_molecular_diagnosis")}
+    flags = {f: draw(st.sampled_from([True, False, None])) for f in ("known_immunosuppression", "hlh_molecular_diagnosis",
+                                                                     "malignancy")}
     return labs, findings, ctx, age, flags
 
 

@@ -93,10 +93,12 @@ def _every_spelling_table():
     rows = []
     rng = np.random.default_rng(7)
     for a in analytes.registry().values():
-        lo, hi = a.plausible
+        lo, hi = a.bounds
         for unit, conv in a.units.items():
-            # values whose canonical form spans the plausible range, including its ends
-            canon = np.concatenate([[lo, hi, (lo + hi) / 2], rng.uniform(lo, min(hi, lo + 1000), 40)])
+            # values whose canonical form spans the reported bounds, including their ends, 0 and
+            # values between 0 and the lowest bound (accepted only as an exact 0 where zero_reported)
+            canon = np.concatenate([[lo, hi, (lo + hi) / 2, 0.0, -0.0, lo / 2, lo / 1000],
+                                    rng.uniform(lo, min(hi, lo + 1000), 40)])
             raw = canon * conv.divide / conv.multiply + conv.subtract
             for x in raw:
                 rows.append((a.id, float(x), unit))

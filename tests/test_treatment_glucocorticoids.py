@@ -241,7 +241,8 @@ regimen = st.fixed_dictionaries({
     "start_h": st.floats(0, 24 * 10),
     "length_h": st.one_of(st.none(), st.floats(1, 24 * 10)),
     "freq": st.sampled_from([0.5, 1, 2, 3, 4]),
-})
+}).filter(lambda r: r["unit"] == "mg" or r["value"] * equivalence().factor(r["drug"]) <= 75)
+"""Per-kg doses within the plausibility bound (75 mg/kg prednisone-equivalent, medication_bounds.toml)."""
 
 
 def build(regs):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maswatch import analytes
 from maswatch.errors import InputError
 from maswatch.treatment import LabPoint, ResponseConfig, response_status
 
@@ -327,7 +328,8 @@ def test_bad_inputs_are_refused_with_their_field():
 @given(st.sampled_from(list(CRIT)), st.floats(0.1, 900), st.floats(0.1, 900))
 def test_moving_a_value_towards_normal_never_worsens_its_status(analyte, a, b):
     order = {"not_met": 0, "unknown": 1, "met": 2}
-    lo, hi = sorted((a, b))
+    floor = analytes.get(analyte).bounds[0]  # below it a value is refused (docs/clinical/plausibility.md)
+    lo, hi = sorted((max(a, floor), max(b, floor)))
     s_lo = status_of(analyte, lo).criteria[CRIT[analyte]].status
     s_hi = status_of(analyte, hi).criteria[CRIT[analyte]].status
     if CRIT[analyte].endswith("lln"):   # higher is better

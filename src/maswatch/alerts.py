@@ -8,20 +8,24 @@ Levels (ordered; int8 code = index in ``LEVELS``):
 - ``none``    nothing below applies. Not "normal": missing tests are listed separately.
 - ``watch``   partial evidence: any trend signal; an MAS/HLH set still open
               (indeterminate) with two or more items met; ferritin:ESR or OHI met.
-- ``concern`` review now: a set met outside its intended population (not the jSLE 2009
-              guidelines, too unspecific outside SLE); MS score met in a febrile patient
+- ``concern`` review now: MS score met in a febrile patient
               with known sJIA/AOSD (validated there to tell MAS from active sJIA; silent elsewhere); two or more of the changes the
               expert consensus ranked highest (platelets falling, ferritin rising, AST
-              rising; criteria.md §8); one of them, reaching the range of the 2016 criteria
+              rising; docs/clinical/criteria.md §8); one of them, reaching the range of the 2016 criteria
               item, in a patient with known sJIA/Still's disease or SLE, where MAS is a known
-              complication (criteria.md §8–10); the set made for the patient's known disease
-              (2016 criteria in sJIA/AOSD, jSLE 2009 in SLE) still open with two or more items met.
+              complication (docs/clinical/criteria.md §8–10); the set made for the patient's known disease
+              (2016 criteria in sJIA/AOSD, jSLE 2009 in SLE) still open with two or more items met;
+              a sign the family reported at home in the last 24 h (``family_red_flag``, docs/family.md).
 - ``alert``   a classification or diagnostic set is met in a patient it applies to (or
-              whose population is not known): 2016 sJIA-MAS criteria, HLH-2004, HScore,
-              jSLE 2009 guidelines.
+              whose population is not known): 2016 sJIA-MAS criteria, HLH-2004 (its clinical
+              route, 5 of 8: a molecular diagnosis is a lifelong fact, not a state at time t),
+              HScore, jSLE 2009 guidelines.
+
+An instrument outside its validated population (context or age: ``applicable`` NO) never
+raises the level: it is shown apart (docs/clinical/criteria.md §3, §5, §7, §12 for the age-limited ones).
 
 The composition is ours (no paper defines alert levels); its inputs are the published
-instruments and the HEURISTIC trend signals (criteria.md §8), which is why a trend alone
+instruments and the HEURISTIC trend signals (docs/clinical/criteria.md §8), which is why a trend alone
 never goes beyond ``concern``. It was checked on a SYNTHETIC cohort (``maswatch synth``) for
 alarm burden, not validated on patients. Notifications repeat only when the level worsens
 within an episode (:func:`notify_mask`).
@@ -50,14 +54,13 @@ KNOWN_CONTEXTS = ("sjia", "aosd", "sle")
 DISEASE_SPECIFIC = ("ravelli2016", "parodi2009")
 """Sets made for one disease (sJIA; juvenile SLE): partial evidence in that known disease is a concern."""
 
-NONSPECIFIC_OUTSIDE_POPULATION = ("parodi2009",)
-"""Sets too unspecific to weigh outside their population: the jSLE 2009 guidelines had
-specificity 17-32% even in childhood SLE (Gerstein 2021, criteria.md §7); outside SLE
-(fever, ferritin > 500 and AST > 40 in any sJIA flare) they carry no signal."""
+CLINICAL_ROUTE = {"hlh2004": "clinical_criteria"}
+"""Sets read through one route at time t: HLH-2004's 5-of-8 clinical criteria (its molecular
+route is a patient fact that would otherwise mark every time point; docs/clinical/criteria.md §2)."""
 
 CONSENSUS_ITEMS = {"falling_platelets": "platelets", "rising_ferritin": "ferritin", "rising_ast": "ast"}
 """The 2016 sJIA-MAS criteria item each top-ranked change moves into (PLT <= 181, ferritin > 684,
-AST > 48 U/L; criteria.md §1): a change that reaches the abnormal range, not one within normal."""
+AST > 48 U/L; docs/clinical/criteria.md §1): a change that reaches the abnormal range, not one within normal."""
 
 _KNOWN_CTX_CODES = np.array([CONTEXTS.index(c) for c in KNOWN_CONTEXTS], dtype=np.int8)
 
@@ -71,7 +74,6 @@ class Reason:
 
 REASONS: tuple[Reason, ...] = (
     Reason("core_met", ALERT, "{names} met in a patient the criteria apply to (or whose population is not known)"),
-    Reason("core_met_outside_population", CONCERN, "{names} met, although the patient is outside the intended population"),
     Reason("ms_score_met", CONCERN, "MS score at or above its cut-off (MAS vs active sJIA; sJIA/AOSD)"),
     Reason("ravelli_labs_without_fever", CONCERN, "the laboratory part of the 2016 criteria is met (ferritin > 684 "
                                                   "and 2 of 4) in known {context}, but fever is absent or not "
@@ -88,6 +90,8 @@ REASONS: tuple[Reason, ...] = (
     Reason("ferritin_esr_met", WATCH, "ferritin:ESR ratio at or above 21.5 (MAS vs sJIA flare; sensitivity 82%, "
                                       "specificity 78%)"),
     Reason("ohi_met", WATCH, "OHI index positive (derived in malignancy-associated HLH)"),
+    Reason("family_red_flag", CONCERN, "reported by the family at home: {names} (home diary; the family was "
+                                       "told to call — docs/family.md)"),
 )
 _REASON = {r.id: r for r in REASONS}
 
@@ -99,9 +103,16 @@ PARTIAL_EVIDENCE_ITEMS = 2
 
 def _partial_evidence(res: InstrumentResult) -> np.ndarray:
     met = np.zeros(len(res.verdict), dtype=np.int16)
-    for it in res.items.values():
-        met += it.status == YES
+    for iid, it in res.items.items():
+        if iid != "molecular_diagnosis":  # not a clinical item (CLINICAL_ROUTE)
+            met += it.status == YES
     return met >= PARTIAL_EVIDENCE_ITEMS
+
+
+def route_verdict(iid: str, res: InstrumentResult) -> np.ndarray:
+    """The verdict the alert levels read: the clinical route where the set has one."""
+    route = CLINICAL_ROUTE.get(iid)
+    return res.extras[route] if route is not None else res.verdict
 
 
 def reason_parts(
@@ -117,13 +128,15 @@ def reason_parts(
     def verdict(iid: str, v) -> np.ndarray:
         return results[iid].verdict == v if iid in results else np.zeros(n, bool)
 
-    open_ = {k: (r.verdict == UNKNOWN) & _partial_evidence(r) for k, r in core.items()}
+    def applies(iid: str) -> np.ndarray:
+        return results[iid].applicable != NO if iid in results else np.zeros(n, bool)
+
+    open_ = {k: (route_verdict(k, r) == UNKNOWN) & _partial_evidence(r) for k, r in core.items()}
+    context_fits = {k: r.spec.applicability(batch.context) == YES for k, r in core.items()}
     # fever as HLH-2004 reads it: the finding, or the temperature when no finding is given
     febrile = results["hlh2004"].items["fever"].status == YES if "hlh2004" in results else np.zeros(n, bool)
     return {
-        "core_met": {k: (r.verdict == YES) & (r.applicable != NO) for k, r in core.items()},
-        "core_met_outside_population": {k: (r.verdict == YES) & (r.applicable == NO)
-                                        for k, r in core.items() if k not in NONSPECIFIC_OUTSIDE_POPULATION},
+        "core_met": {k: (route_verdict(k, r) == YES) & (r.applicable != NO) for k, r in core.items()},
         # The MS score separates MAS from active sJIA in febrile patients (its derivation population):
         # it says nothing where sJIA/AOSD is not known, nor when the patient is not febrile (an afebrile
         # child with normal labs scores about -1.7, above the -2.1 cut-off).
@@ -138,13 +151,31 @@ def reason_parts(
             s: yes[s] & (ravelli.items[item].status == YES) & known_ctx
             for s, item in CONSENSUS_ITEMS.items() if s in yes and ravelli is not None and item in ravelli.items
         },
-        "disease_set_open_known_context": {k: open_[k] & (core[k].applicable == YES)
+        # the disease it was made for is known; only an unknown age may leave applicability open
+        "disease_set_open_known_context": {k: open_[k] & context_fits[k] & (core[k].applicable != NO)
                                            for k in DISEASE_SPECIFIC if k in core},
         "core_open_with_evidence": {k: open_[k] & (r.applicable != NO) for k, r in core.items()},
         "trend": yes,
-        "ferritin_esr_met": {"ferritin_esr": verdict("ferritin_esr", YES)},
-        "ohi_met": {"ohi": verdict("ohi", YES)},
+        "ferritin_esr_met": {"ferritin_esr": verdict("ferritin_esr", YES) & applies("ferritin_esr")},
+        "ohi_met": {"ohi": verdict("ohi", YES) & applies("ohi")},
+        "family_red_flag": {},  # evidence from the timeline's reported signs: family_red_flag_parts
     }
+
+
+def family_red_flag_parts(symptoms: dict[str, np.ndarray], times: np.ndarray, window_us: int) -> dict[str, np.ndarray]:
+    """Per reported sign, a bool column: reported at or before t and less than ``window_us`` before it.
+
+    A family's report (home diary: seizure, hard to wake, listless, ...) raises ``concern`` —
+    review now — and never ``alert``, which stays for a published set met: the family itself
+    was told at once to call the team or the emergency number (docs/family.md). Ours, not a
+    published rule; the window is an ASSUMPTION (maswatch.diary.signs)."""
+    times = np.asarray(times, np.int64)
+    out = {}
+    for sign, t in symptoms.items():
+        j = np.searchsorted(t, times, side="right")  # reports at or before each time
+        last = np.where(j > 0, t[np.maximum(j - 1, 0)], np.iinfo(np.int64).min)
+        out[sign] = (j > 0) & (times - last < window_us)
+    return out
 
 
 _AT_LEAST_TWO = {"consensus_trends"}

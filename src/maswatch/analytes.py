@@ -4,7 +4,8 @@ The registry is data (``data/analytes.toml``); this module loads it and converts
 to canonical units. Nothing downstream ever sees a non-canonical unit. A unit is never
 guessed: an unknown, missing or refused unit, or a value implausible for the analyte
 in that unit, raises :class:`UnitError` naming the analyte, value, unit and accepted
-units. Facts: ``shared/clinical/criteria.md`` §15.
+units. Facts: ``docs/clinical/criteria.md`` §15; plausibility bounds and the likely-slip
+hint: ``docs/clinical/plausibility.md`` §1-§3.
 """
 
 from __future__ import annotations
@@ -90,10 +91,21 @@ class Analyte:
     loinc: tuple[str, ...]
     omop_concept_ids: tuple[int, ...]
     mimic_itemids: tuple[int, ...]
-    plausible: tuple[float, float]
+    bounds: tuple[float, float]
+    """Lowest and highest values laboratories report (canonical unit); outside them: refused."""
     decimals: int
     units: dict[str, Conversion] = field(repr=False)
     refused: dict[str, str] = field(repr=False, default_factory=dict)
+    zero_reported: bool = False
+    """A result of exactly 0 is real (counts in aplasia); non-zero values below the bounds are not."""
+    typical: tuple[float, float] | None = None
+    """Values commonly seen in patients assessed for MAS: names a likely unit slip."""
+
+    @property
+    def plausible(self) -> tuple[float, float]:
+        """The range a value may take, over which rules reason when it is missing or censored."""
+        lo, hi = self.bounds
+        return (0.0 if self.zero_reported else lo), hi
 
     @property
     def accepted_units(self) -> list[str]:
@@ -137,28 +149,83 @@ class Analyte:
         return canonical
 
     def check_plausible(self, canonical: float, *, value=None, unit=None, field_path=None) -> None:
-        lo, hi = self.plausible
-        if not (lo <= canonical <= hi):
-            shown = f"{value!r} {unit}" if value is not None else f"{canonical!r} {self.canonical_unit}"
-            raise UnitError(
-                field_path or self.id,
-                f"{self.label} {shown} is implausible (= {canonical:g} {self.canonical_unit}; "
-                f"plausible {lo:g}-{hi:g} {self.canonical_unit}). Is the unit right? "
-                f"Accepted units: {', '.join(self.accepted_units)}",
-            )
+        """Refuse a value outside the reported bounds, naming the likely unit slip."""
+        if bool(self.plausible_mask(np.float64(canonical))):
+            return
+        raise UnitError(field_path or self.id, self.implausible_message(canonical, value=value, unit=unit))
+
+    def implausible_message(self, canonical: float, *, value=None, unit=None) -> str:
+        """Why ``canonical`` (= ``value`` in ``unit``) is refused, and which slip it likely is."""
+        lo, hi = self.bounds
+        cu = self.canonical_unit
+        if value is None or unit is None:
+            value, unit = canonical, cu
+        shown = f"{self.label} {_num(value)} {unit}"
+        if fold_unit(unit) != fold_unit(cu):
+            shown += f" (= {_num(canonical)} {cu})"
+        if canonical < lo:
+            side = f"below any reported value (lowest {_num(lo)} {cu}{', or exactly 0' if self.zero_reported else ''}"
+        elif canonical > hi:
+            side = f"above any reported value (highest {_num(hi)} {cu}"
+        else:
+            side = f"not a reportable value (reported values: {_num(lo)}-{_num(hi)} {cu}"
+        msg = f"{shown} is implausible: {side}; docs/clinical/plausibility.md §1)"
+        hints = self.slip_hints(value, unit)
+        msg += ("; did you mean " + " or ".join(hints) + "?") if hints else "."
+        return msg + f" Accepted units: {', '.join(self.accepted_units)}"
+
+    def slip_hints(self, value, unit: str) -> list[str]:
+        """Readings of ``value`` in another accepted unit that would be typical, as
+        "4 g/L = 400 mg/dL" (the alternative, then the same amount in the unit entered)."""
+        try:
+            entered = self.conversion(unit, value=value)
+            v = float(value)
+        except (UnitError, TypeError, ValueError):
+            return []
+        if self.typical is None or not math.isfinite(v):
+            return []
+        lo, hi = self.typical
+        out = []
+        for spelling, conv in _unit_groups(self.id):
+            if conv == entered:
+                continue
+            alt = float(conv.apply(v))
+            if lo <= alt <= hi and self.is_plausible(alt):
+                as_entered = alt * entered.divide / entered.multiply + entered.subtract
+                out.append(f"{_num(v)} {spelling} = {_num(as_entered)} {unit}")
+        return out
+
+    def is_plausible(self, canonical: float) -> bool:
+        return bool(self.plausible_mask(np.float64(canonical)))
 
     def censored_leaves_nothing(self, canonical, comparator_codes):
-        """Where a censored result allows no plausible value ('<0' ferritin, '>45' °C).
+        """Where a censored result allows no possible value ('<0' platelets); a censored
+        result at a bound ('<0.5' ferritin) is read at that bound (``batch.interval_from_values``).
 
         Comparator codes as in ``batch.COMPARATORS`` (1 '<', 4 '>'); works on scalars and arrays.
         """
         v, c = np.asarray(canonical, dtype=np.float64), np.asarray(comparator_codes)
         lo, hi = self.plausible
-        return ((c == 1) & (v <= lo)) | ((c == 4) & (v >= hi))
+        return ((c == 1) & ((v < lo) | (v <= 0))) | ((c == 4) & (v > hi))
 
     def plausible_mask(self, canonical: np.ndarray) -> np.ndarray:
-        lo, hi = self.plausible
-        return (canonical >= lo) & (canonical <= hi)
+        """True where a canonical value is inside the reported bounds (or 0 where zero_reported).
+        NaN is False. The screen's SQL twin: ``sources.normalised._plausible_sql``."""
+        lo, hi = self.bounds
+        inside = (canonical >= lo) & (canonical <= hi)
+        return (inside | (canonical == 0)) if self.zero_reported else inside
+
+
+def _num(x) -> str:
+    """A number as a clinician reads it: 3 significant digits but at least one decimal, the
+    integer part kept whole, no exponent, no trailing zeros (0.0316, 2.82, 38.3, 101.3, 400, 150000)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return repr(x)
+    if x == 0:
+        return "0"
+    decimals = max(1, 2 - math.floor(math.log10(abs(x))))
+    return np.format_float_positional(round(x, decimals), trim="-")
 
 
 def _conversion_from(spec: dict) -> Conversion:
@@ -186,6 +253,10 @@ def registry() -> dict[str, Analyte]:
             raise ValueError(f"analyte {aid}: unit spellings collide after folding: {clashes}")
         if not units[a["canonical_unit"]].is_identity:
             raise ValueError(f"analyte {aid}: canonical unit must convert by identity")
+        bounds = _range(aid, "plausible", a["plausible"])
+        typical = _range(aid, "typical", a["typical"]) if "typical" in a else None
+        if typical and not bounds[0] <= typical[0] < typical[1] <= bounds[1]:
+            raise ValueError(f"analyte {aid}: typical {list(typical)} must lie inside plausible {list(bounds)}")
         out[aid] = Analyte(
             id=aid,
             label=a["label"],
@@ -193,12 +264,32 @@ def registry() -> dict[str, Analyte]:
             loinc=tuple(a["loinc"]),
             omop_concept_ids=tuple(a["omop_concept_ids"]),
             mimic_itemids=tuple(a["mimic_itemids"]),
-            plausible=(float(a["plausible"][0]), float(a["plausible"][1])),
+            bounds=bounds,
             decimals=int(a["decimals"]),
             units=units,
             refused=dict(a.get("refused", {})),
+            zero_reported=bool(a.get("zero_reported", False)),
+            typical=typical,
         )
     return out
+
+
+def _range(aid: str, key: str, pair) -> tuple[float, float]:
+    lo, hi = float(pair[0]), float(pair[1])
+    if not lo < hi:
+        raise ValueError(f"analyte {aid}: {key} must be [low, high] with low < high, got {pair}")
+    return lo, hi
+
+
+@cache
+def _unit_groups(aid: str) -> list[tuple[str, Conversion]]:
+    """One spelling per distinct conversion (the canonical unit's group named by it)."""
+    a = registry()[aid]
+    groups: dict[Conversion, str] = {}
+    for spelling, conv in a.units.items():
+        if spelling == a.canonical_unit or conv not in groups:
+            groups[conv] = spelling
+    return [(s, c) for c, s in groups.items()]
 
 
 @cache

@@ -22,7 +22,7 @@ FINDING_IDS = (
     "fever", "hepatomegaly", "splenomegaly", "cns_involvement", "hemorrhage",
     "active_arthritis", "marrow_hemophagocytosis", "tissue_hemophagocytosis", "nk_activity_low",
 )
-PATIENT_FLAGS = ("known_immunosuppression", "hlh_molecular_diagnosis")
+PATIENT_FLAGS = ("known_immunosuppression", "hlh_molecular_diagnosis", "malignancy")
 QUANTITY_IDS = analytes.LAB_IDS + ("temperature",)
 AGE_RANGE = (0.0, 130.0)
 
@@ -40,7 +40,8 @@ def interval_from_values(
     """Build an interval column from canonical values (NaN = missing) and comparator codes.
 
     ``>v`` becomes (v, plausible max], ``>=v`` [v, max], ``<v`` [min, v), ``<=v`` [min, v];
-    an open bound is the next representable double, so comparisons stay exact.
+    an open bound is the next representable double, so comparisons stay exact. ``<min``
+    is read as [min, min] and ``>max`` as [max, max] (a lower reporting limit at the bound).
     """
     v = np.asarray(values, dtype=np.float64)
     pmin, pmax = plausible
@@ -55,6 +56,9 @@ def interval_from_values(
             cr, vr = c[rows], v[rows]
             lo[rows] = np.where(cr == 4, np.nextafter(vr, np.inf), np.where((cr == 1) | (cr == 2), pmin, vr))
             hi[rows] = np.where(cr == 1, np.nextafter(vr, -np.inf), np.where((cr == 3) | (cr == 4), pmax, vr))
+            # a censored result at a bound of the range ('<0.5' ferritin) is read at that bound
+            lo[rows] = np.minimum(lo[rows], pmax)
+            hi[rows] = np.maximum(hi[rows], pmin)
     return Interval(lo=lo, hi=hi, present=present)
 
 

@@ -29,6 +29,9 @@ DEFAULT_LOOKBACK_HOURS: dict[str, float] = {
     "marrow_hemophagocytosis": 720, "tissue_hemophagocytosis": 720, "nk_activity_low": 720,
 }
 
+MAX_LOOKBACK_HOURS = 87_660.0
+"""Ten years: a longer window (or inf) is a slip, and time arithmetic must stay in range."""
+
 
 class Lookback(BaseModel):
     """Look-back windows in hours, by analyte or finding id (ASSUMPTION defaults)."""
@@ -46,9 +49,10 @@ class Lookback(BaseModel):
         unknown = set(overrides) - set(self.hours)
         if unknown:
             raise KeyError(f"unknown look-back keys {sorted(unknown)}")
-        bad = {k: v for k, v in overrides.items() if not (v > 0)}
+        bad = {k: v for k, v in overrides.items() if not (0 < v <= MAX_LOOKBACK_HOURS)}
         if bad:
-            raise ValueError(f"look-back windows must be > 0 hours: {bad}")
+            raise ValueError(f"look-back windows must be > 0 and at most {MAX_LOOKBACK_HOURS:g} hours "
+                             f"(10 years): {bad}")
         return Lookback(hours={**self.hours, **overrides})
 
 

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from . import analytes
-from .batch import SnapshotBatch
+from . import analytes, display, reading
+from .batch import CONTEXTS, FINDING_IDS, PATIENT_FLAGS, QUANTITY_IDS, SnapshotBatch
 from .instruments import InstrumentResult
 from .instruments.hscore import probability_text
 from .logic import ITEM_STATUS_NAMES, UNKNOWN, VERDICT_NAMES
@@ -88,7 +88,7 @@ def result_row(result: InstrumentResult, batch: SnapshotBatch, i: int) -> dict:
             "label": it.label,
             "threshold": it.threshold,
             "status": ITEM_STATUS_NAMES[status],
-            "inputs": [input_evidence(batch, p, i) for p in it.inputs],
+            "inputs": [_with_display(spec.id, input_evidence(batch, p, i)) for p in it.inputs],
         }
         if r.points_min is not None:
             lo, hi = r.points_min[i], r.points_max[i]
@@ -110,6 +110,7 @@ def result_row(result: InstrumentResult, batch: SnapshotBatch, i: int) -> dict:
     out = {
         "verdict": VERDICT_NAMES[verdict],
         "applicable": _APPLICABLE[int(result.applicable[i])],
+        **({} if result.applicable[i] == 2 else {"applicability_reason": result.applicability_reason(batch, i)}),
         "title": spec.title,
         "items": items,
         "missing": missing,
@@ -131,17 +132,51 @@ def result_row(result: InstrumentResult, batch: SnapshotBatch, i: int) -> dict:
         out["score_max"] = _num(hi)
     for key, arr in result.extras.items():
         # int8 extras are tri-state (like items); the others are counts, ratios, probabilities
-        out[key] = ITEM_STATUS_NAMES[int(arr[i])] if arr.dtype == np.int8 else _num(arr[i])
+        out[key] = spec.extra_names.get(key, ITEM_STATUS_NAMES)[int(arr[i])] if arr.dtype == np.int8 else _num(arr[i])
     if spec.id == "hscore" and out["score"] is not None:
         out["probability_text"] = probability_text(out["score"])
+    if spec.id == "hscore" and out["score_min"] is not None:
+        out["probability_range_text"] = reading.probability_range(out)
+    out["score_display"] = reading.score_text(spec.id, out)
     if result.settings_used:
         out["settings"] = dict(result.settings_used)
     return out
 
 
+def _with_display(instrument_id: str, ev: dict) -> dict:
+    ev["display"] = display.evidence_text(instrument_id, ev)
+    return ev
+
+
+ALL_INPUTS = (tuple(f"labs.{q}" for q in QUANTITY_IDS if q != "temperature") + ("findings.temperature",)
+              + tuple(f"findings.{f}" for f in FINDING_IDS) + tuple(f"patient.{f}" for f in PATIENT_FLAGS)
+              + ("patient.age_years", "patient.context"))
+
+
+def facts(batch: SnapshotBatch, i: int) -> dict:
+    """What the reading needs besides the instruments: context, fever, ferritin, inputs present."""
+    ferritin = batch.quantities["ferritin"]
+    given = (batch.given[i] if batch.given else {}).get("ferritin")
+    value = float(ferritin.lo[i]) if ferritin.present[i] else None
+    fever = int(batch.findings["fever"][i])
+    return {
+        "context": CONTEXTS[int(batch.context[i])],
+        "fever": None if fever == UNKNOWN else fever == 2,
+        "ferritin": value,
+        "ferritin_text": None if value is None else "ferritin " + display.value_text("ferritin", value, given),
+        "present": sorted(p for p in ALL_INPUTS if input_present(batch, p, i)),
+    }
+
+
 def rows(results: dict[str, InstrumentResult], batch: SnapshotBatch) -> list[dict]:
-    """One ``{"instruments": {...}}`` object per row of the batch."""
-    return [{"instruments": {iid: result_row(r, batch, i) for iid, r in results.items()}} for i in range(batch.n)]
+    """Per row of the batch: the reading (one line), the next steps, and every instrument."""
+    out = []
+    for i in range(batch.n):
+        instruments = {iid: result_row(r, batch, i) for iid, r in results.items()}
+        f = facts(batch, i)
+        out.append({"reading": reading.headline(instruments, f), "next_steps": reading.next_steps(instruments, f),
+                    "instruments": instruments})
+    return out
 
 
 def finite_or_none(a: np.ndarray) -> list:

@@ -1,4 +1,4 @@
-"""Settings whose published value is not settled (criteria.md marks them UNVERIFIED).
+"""Settings whose published value is not settled (docs/clinical/criteria.md marks them UNVERIFIED).
 
 Every such setting is configurable and named in the ``unverified`` list of each
 result that uses it, so no output presents it as settled. Settled thresholds are
@@ -20,22 +20,30 @@ class Settings(BaseModel):
         ge=37.5,
         le=40.0,
         description="HLH-2004 fever item when no fever finding is given: temperature >= this (°C). "
-        "UNVERIFIED: reproductions say 'fever', '>= 38.5', '>= 38.3' (criteria.md §2, conflict 3).",
+        "UNVERIFIED: reproductions say 'fever', '>= 38.5', '>= 38.3' (docs/clinical/criteria.md §2, conflict 3).",
     )
     mh_score_cutoff: float = Field(
         60,
         ge=0,
         le=123,
-        description="MH score >= this favours primary HLH. UNVERIFIED: abstract results truncated (criteria.md §5).",
+        description="MH score >= this favours primary HLH. UNVERIFIED: abstract results truncated (docs/clinical/criteria.md §5).",
     )
     ferritin_esr_cutoff_inclusive: bool = Field(
         True,
         description="Ferritin:ESR met at ratio >= 21.5 (True) or > 21.5 (False). "
-        "UNVERIFIED: the abstract says 'a ratio of 21.5' (criteria.md §6).",
+        "UNVERIFIED: the abstract says 'a ratio of 21.5' (docs/clinical/criteria.md §6).",
     )
     ms_score_cutoff: Literal["sjia", "aosd"] = Field(
         "sjia",
         description="MS score cut-off: -2.1 (Minoia 2019, sJIA) or -1.74 (Yao 2021, AOSD). Both verified.",
+    )
+    adult_age_years: float = Field(
+        18.0,
+        ge=12,
+        le=21,
+        description="Age (years) from which a patient counts as an adult when checking an instrument's population: "
+        "HScore and OHI were derived in adults, the MH score and the jSLE 2009 guidelines in children. "
+        "ASSUMPTION/UNVERIFIED: the papers' exact inclusion ages were not retrieved (docs/clinical/criteria.md §3, §5, §7, §12).",
     )
 
     def unverified(self, instrument_id: str) -> list[str]:
@@ -43,14 +51,19 @@ class Settings(BaseModel):
         if instrument_id == "hlh2004":
             return [
                 f"hlh2004_fever_temperature_c = {self.hlh2004_fever_temperature_c:g} "
-                "(fever temperature used when no fever finding is given; primary wording not verified, criteria.md §2)"
+                "(fever temperature used when no fever finding is given; primary wording not verified, docs/clinical/criteria.md §2)"
             ]
+        age = (f"adult_age_years = {self.adult_age_years:g} (age boundary of the population check; the paper's "
+               "inclusion age was not retrieved, docs/clinical/criteria.md §{})")
         if instrument_id == "mh_score":
-            return [f"mh_score_cutoff = {self.mh_score_cutoff:g} (cut-off not verified in the primary paper, criteria.md §5)"]
+            return [f"mh_score_cutoff = {self.mh_score_cutoff:g} (cut-off not verified in the primary paper, docs/clinical/criteria.md §5)",
+                    age.format(5)]
+        if instrument_id == "parodi2009":
+            return [age.format(7)]
         if instrument_id == "ferritin_esr":
             op = ">=" if self.ferritin_esr_cutoff_inclusive else ">"
             return [
-                f"ferritin_esr_direction = '{op} 21.5' (direction at the cut-off not verified, criteria.md §6)",
+                f"ferritin_esr_direction = '{op} 21.5' (direction at the cut-off not verified, docs/clinical/criteria.md §6)",
                 "ferritin_esr_esr_zero = indeterminate (ESR 0 mm/h makes the ratio undefined; not addressed by the paper)",
             ]
         return []

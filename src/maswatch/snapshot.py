@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError,
+                      field_validator)
 
 from . import analytes
 from .batch import CONTEXTS, FINDING_IDS, PATIENT_FLAGS, QUANTITY_IDS, SnapshotBatch, comparator_code
 from .errors import InputError
+from .jsondoc import FiniteNumber, parse_time, shorten
 
 Comparator = Literal["<", "<=", ">=", ">"]
 Context = Literal["sjia", "aosd", "sle", "other_rheumatic", "none", "unknown"]
@@ -29,7 +31,7 @@ class _Strict(BaseModel):
 class Measurement(_Strict):
     """A numeric result with its unit; a censored result carries a comparator."""
 
-    value: StrictFloat | StrictInt = Field(description="The number as reported.")
+    value: FiniteNumber = Field(description="The number as reported.")
     unit: StrictStr | None = Field(
         None, description="Unit as reported (UCUM or a common lab spelling). Required: a unit is never assumed."
     )
@@ -50,6 +52,10 @@ class Patient(_Strict):
     )
     hlh_molecular_diagnosis: StrictBool | None = Field(
         None, description="Pathogenic variant in an HLH-associated gene (HLH-2004 criterion 1)."
+    )
+    malignancy: StrictBool | None = Field(
+        None, description="Evidence of malignancy. True: HLH-2004 criterion 5 (haemophagocytosis) is not counted; "
+        "absent/null: not known (stated in the result); also the OHI index's population."
     )
 
 
@@ -77,8 +83,15 @@ Labs = _Strict.__class__(
 
 class Snapshot(_Strict):
     id: StrictStr | StrictInt | None = None
-    time: StrictStr | None = None
+    time: StrictStr | None = Field(None, description="ISO 8601 date-time with a UTC offset (docs/limits.md).")
     patient: Patient = Patient()
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_time(v)  # the one time rule: offset required, inside the accepted years
+        return v
     findings: Findings = Findings()
     labs: Labs = Labs()  # type: ignore[valid-type]
 
@@ -104,13 +117,13 @@ def parse(obj) -> Snapshot:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _path(err["loc"]) or "snapshot"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "is not a field of the snapshot contract (see schemas/snapshot.schema.json)"
         elif err["type"] == "model_type" and where.startswith(("labs.", "findings.temperature")):
-            msg = f'must be an object with value and unit, e.g. {{"value": 5400, "unit": "ng/mL"}} (got {err["input"]!r})'
+            msg = f'must be an object with value and unit, e.g. {{"value": 5400, "unit": "ng/mL"}} (got {shorten(repr(err["input"]), 80)})'
         elif "input" in err and err["type"] != "missing":
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {shorten(repr(err['input']), 80)})"
         raise InputError(where, msg) from None
     # Units and plausibility: the registry refuses, naming analyte, value, unit, accepted units.
     for qid, m in _measurements(snap):

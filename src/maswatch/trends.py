@@ -1,4 +1,4 @@
-"""Trend signals: how a patient's own labs move (criteria.md §8; distributions.md §3).
+"""Trend signals: how a patient's own labs move (docs/clinical/criteria.md §8; distributions.md §3).
 
 MAS is recognised early by change against the patient's own earlier values: platelets
 falling, ferritin and AST climbing, fibrinogen and white cells falling, ESR dropping
@@ -34,7 +34,7 @@ from .batch import SnapshotBatch
 from .logic import NO, TRI, UNKNOWN, YES, all_of
 
 HEURISTIC = "heuristic — not validated"
-"""Label carried by every trend threshold (criteria.md §8: no validated cut-offs exist)."""
+"""Label carried by every trend threshold (docs/clinical/criteria.md §8: no validated cut-offs exist)."""
 
 
 class ChangeRule(BaseModel):
@@ -72,7 +72,7 @@ class ChangeRule(BaseModel):
                 f"of the previous {self.window_hours:g} h ({self.label})")
 
 
-# Defaults: HEURISTIC, not validated (criteria.md §8 set no cut-offs). Chosen below the
+# Defaults: HEURISTIC, not validated (docs/clinical/criteria.md §8 set no cut-offs). Chosen below the
 # median changes reported between admission and MAS (AOSD, Cheng et al., distributions.md
 # §3: platelets -47%, fibrinogen -58%, ESR -50%, AST x2.9, LDH x2.8, ferritin x3.4) and
 # the "> 50% change" of Minoia 2014, so that a signal precedes full-blown MAS. The absolute
@@ -111,7 +111,7 @@ class TrendConfig(BaseModel):
     def to_json(self) -> dict:
         return {
             "label": HEURISTIC,
-            "source": "criteria.md §8: the expert consensus ranked platelet, ferritin and AST changes highest "
+            "source": "docs/clinical/criteria.md §8: the expert consensus ranked platelet, ferritin and AST changes highest "
                       "and set no cut-offs; these thresholds are ours",
             "rules": {name: {**r.model_dump(), "text": r.text()} for name, r in self.rules().items()},
         }
@@ -142,7 +142,7 @@ class Signal:
     label: str
     rules: tuple[str, ...]
     high_rank: bool
-    """Platelet, ferritin and AST changes: ranked most important by the consensus (criteria.md §8)."""
+    """Platelet, ferritin and AST changes: ranked most important by the consensus (docs/clinical/criteria.md §8)."""
 
 
 SIGNALS: tuple[Signal, ...] = (

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import tomllib
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .. import timeline, trends
+from .. import analytes, display, jsondoc, timeline
+from ..fhir import read as fhir_reader
 from ..errors import InputError
-from ..lookback import DEFAULT_LOOKBACK, Lookback
 from . import app
-from ._render import render_evaluation
-from ._settings import ConfigOpt, FerritinEsrStrictOpt, FeverTempOpt, MhCutoffOpt, MsCutoffOpt, build_settings
+from ._io import EXIT_USAGE, err_console, print_error, read_document
+from ._render import render_evaluation, render_reading
+from ..rules import load_rules
+from ._settings import ConfigOpt, FerritinEsrStrictOpt, FeverTempOpt, MhCutoffOpt, MsCutoffOpt, cli_settings
 
 _LEVEL_STYLE = {"none": "green", "watch": "yellow", "concern": "bold dark_orange", "alert": "bold white on red"}
 _VERDICT_MARK = {"met": ("●", "bold red"), "indeterminate": ("?", "yellow"), "not_met": ("·", "green")}
@@ -29,58 +28,35 @@ MAX_TIMELINE_ROWS = 30
 
 
 def parse_time(text: str) -> datetime:
+    """``--at``: the same rule as every time in a document (jsondoc.parse_time)."""
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError("--at", f"not an ISO 8601 time: {text!r}") from None
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise InputError("--at", f"{text!r} has no UTC offset; write e.g. 2024-05-01T08:00:00Z")
-    return t
+        return jsondoc.parse_time(text)
+    except ValueError as exc:
+        raise InputError("--at", str(exc)) from None
 
 
-def parse_lookback(items: list[str] | None) -> Lookback:
-    if not items:
-        return DEFAULT_LOOKBACK
-    overrides = {}
-    for it in items:
+def parse_hours(items: list[str] | None, option: str, example: str) -> dict[str, float]:
+    """Repeated KEY=HOURS options as a dict; the values are checked by maswatch.rules."""
+    out: dict[str, float] = {}
+    for it in items or ():
         key, sep, hours = it.partition("=")
         try:
-            overrides[key.strip()] = float(hours)
+            out[key.strip()] = float(hours)
         except ValueError:
-            raise InputError("--lookback", f"expected KEY=HOURS (e.g. ferritin=48), got {it!r}") from None
+            raise InputError(option, f"expected KEY=HOURS (e.g. {example}), got {it!r}") from None
         if not sep:
-            raise InputError("--lookback", f"expected KEY=HOURS (e.g. ferritin=48), got {it!r}")
-    try:
-        return DEFAULT_LOOKBACK.with_overrides(overrides)
-    except (KeyError, ValueError) as exc:
-        raise InputError("--lookback", str(exc).strip('"')) from None
-
-
-def parse_trend_config(path: Optional[Path]) -> trends.TrendConfig:
-    if path is None:
-        return trends.DEFAULT_TRENDS
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError("--trend-config", str(exc)) from None
-    base = trends.DEFAULT_TRENDS.model_dump()
-    for name, rule in raw.items():
-        if not isinstance(rule, dict) or name not in base:
-            raise InputError(f"--trend-config.{name}", f"unknown trend rule (known: {', '.join(base)})")
-        base[name] = {**base[name], **rule}
-    try:
-        return trends.TrendConfig.model_validate(base)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError("--trend-config." + ".".join(map(str, err["loc"])), err["msg"]) from None
+            raise InputError(option, f"expected KEY=HOURS (e.g. {example}), got {it!r}")
+    return out
 
 
 @app.command()
 def assess(
-    file: str = typer.Argument(..., help="Timeline JSON (maswatch-timeline/1, docs/timeline-format.md)."),
+    file: str = typer.Argument(..., help="Timeline JSON (maswatch-timeline/1, docs/timeline-format.md) or a FHIR R4 Bundle / resource(s) of one patient (docs/fhir.md)."),
     at: Optional[str] = typer.Option(None, "--at", help="Assess at this time (ISO 8601 with offset); default: last result."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object: assessment, history, first-met times, settings."),
+    fhir_out: bool = typer.Option(False, "--fhir", help="Print the assessment as a FHIR R4 Bundle (RiskAssessment + Observations; docs/fhir.md)."),
     lookback: Optional[list[str]] = typer.Option(None, "--lookback", help="Look-back window override KEY=HOURS (repeatable)."),
+    overdue: Optional[list[str]] = typer.Option(None, "--overdue", help="Overdue interval in an active episode, ANALYTE=HOURS (repeatable; default ferritin and CBC 24 h, docs/assessment.md)."),
     trend_config: Optional[Path] = typer.Option(None, "--trend-config", help="TOML of trend thresholds (heuristic)."),
     config: Optional[Path] = ConfigOpt,
     ms_cutoff: Optional[str] = MsCutoffOpt,
@@ -90,34 +66,42 @@ def assess(
 ) -> None:
     """Assess one patient's timeline at every result time: criteria history, trends, alert
     level (repeated only when it worsens), tests to order, treatment and response."""
-    err = Console(stderr=True)
+    err = err_console()
     try:
-        settings = build_settings(config, ms_cutoff, mh_cutoff, ferritin_esr_strict, fever_temp)
-        lb = parse_lookback(lookback)
-        tc = parse_trend_config(trend_config)
+        rules = load_rules(config, settings=cli_settings(ms_cutoff, mh_cutoff, ferritin_esr_strict, fever_temp),
+                           lookback=parse_hours(lookback, "--lookback", "ferritin=48"),
+                           overdue=parse_hours(overdue, "--overdue", "ferritin=12"), trend_file=trend_config)
         when = parse_time(at) if at else None
-        tl = timeline.parse(_read_json(file))
-        result = timeline.assess(tl, when, settings=settings, lookback=lb, trend_config=tc)
+        doc = read_document(file, "timeline")
+        fhir_read = None
+        if fhir_reader.is_fhir(doc):  # a FHIR R4 Bundle or resource(s): the one FHIR reader (docs/fhir.md)
+            tl, fhir_read = fhir_reader.single_timeline(doc)
+        else:
+            tl = timeline.parse(doc, not_after=reading_time() + timeline.MAX_CLOCK_SKEW)
+        result = rules.assess(tl, when)
         out = result.to_json()
     except InputError as exc:
-        err.print(f"[red]error[/red] {escape(exc.field)}: {escape(exc.message)}", highlight=False)
-        raise typer.Exit(2)
+        print_error(err, exc)
+        raise typer.Exit(EXIT_USAGE)
+    if fhir_read is not None and fhir_read.counts.get("left_out"):
+        err.print(Text(fhir_reader.summary(fhir_read)))
+    if fhir_out:
+        from ..fhir.write import assessment_bundle
+
+        sys.stdout.write(jsondoc.dumps(assessment_bundle(out)) + "\n")
+        sys.stdout.flush()
+        return
     if as_json:
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.write(jsondoc.dumps(out) + "\n")
         sys.stdout.flush()
         return
     render_assessment(Console(soft_wrap=True), out)
 
 
-def _read_json(file: str):
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError("FILE", f"cannot read {file}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError("FILE", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+def reading_time() -> datetime:
+    """The wall clock, read once here (the core has no clock): results dated later than it
+    by more than ``timeline.MAX_CLOCK_SKEW`` are refused (docs/limits.md)."""
+    return datetime.now(timezone.utc)
 
 
 # ------------------------------------------------------------------------- rendering
@@ -153,10 +137,15 @@ def render_assessment(console: Console, out: dict) -> None:
     head.append_text(_level(a["alert_level"]))
     if a.get("notify"):
         head.append("  (new: level worsened)", style="bold")
+    fr = a.get("freshness") or {}
+    if fr.get("level_carried"):
+        head.append(f"  carried: results stale (fresh results alone: {fr['level_from_fresh_results']})", style="bold")
     console.print(head)
     if a.get("instruments") is None:
         console.print(a.get("note", ""))
         return
+    render_reading(console, a)
+    _render_freshness(console, fr)
     console.print(f"context: {a['context']}   age: {a['age_years'] if a['age_years'] is not None else 'unknown'}"
                   + ("   [yellow]uses PRELIMINARY results[/yellow]" if a["uses_preliminary"] else ""))
     for r in a["explanation"]:
@@ -164,10 +153,11 @@ def render_assessment(console: Console, out: dict) -> None:
 
     _render_timeline(console, out)
     render_evaluation(console, {"instruments": a["instruments"]})
+    _render_inputs(console, a["inputs"])
 
     # trends, with the values behind them; thresholds listed once (all heuristic)
     t = Table(title="Trends vs the patient's own earlier values (heuristic — not validated)", title_justify="left")
-    for col in ("signal", "status", "current vs earlier reference (canonical units)"):
+    for col in ("signal", "status", "current vs earlier reference"):
         t.add_column(col, overflow="fold")
     unknown = []
     for sid, s in a["trends"].items():
@@ -175,7 +165,8 @@ def render_assessment(console: Console, out: dict) -> None:
             unknown.append(sid)
             continue
         vals = "; ".join(
-            f"{v['analyte']} {_fmt(v['current'])} vs {v['reference_kind'].split(' ')[0]} {_fmt(v['reference'])}"
+            f"{v['analyte']} {_lab(v['analyte'], v['current'])} vs {v['reference_kind'].split(' ')[0]} "
+            f"{_lab(v['analyte'], v['reference'])}"
             + (f" ({v['change_percent']:+.0f}%)" if v["change_percent"] is not None else "") for v in s["values"])
         style = {"yes": "bold red", "unknown": "yellow", "no": "green"}[s["status"]]
         t.add_row(sid, Text(s["status"], style=style), vals)
@@ -189,17 +180,8 @@ def render_assessment(console: Console, out: dict) -> None:
     for col in ("instrument", "question", "verdict", "score / ratio", "population"):
         d.add_column(col, overflow="fold")
     for iid, r in a["differential"].items():
-        val = r.get("score", r.get("ratio"))
-        if val is None and ("score_min" in r or "ratio_min" in r):
-            lo, hi = r.get("score_min", r.get("ratio_min")), r.get("score_max", r.get("ratio_max"))
-            val = f"{_fmt(lo)} to {_fmt(hi)}"
-        d.add_row(iid, r["question"], r["verdict"], _fmt(val), r["population"])
+        d.add_row(iid, r["question"], r["verdict"], a["instruments"][iid].get("score_display", ""), r["population"])
     console.print(d)
-
-    if a["tests_to_order"]:
-        console.print("[bold]Tests to order / examine now[/bold] (could settle indeterminate instruments):")
-        for x in a["tests_to_order"]:
-            console.print(f"  {x['name']:<24} settles {', '.join(x['settles'])}", highlight=False)
 
     tr = a["treatment"]
     gc = tr["glucocorticoids"]
@@ -230,7 +212,8 @@ def _render_timeline(console: Console, out: dict) -> None:
     t = Table(title=f"Timeline: {len(hist)} evaluation times (changes shown)", title_justify="left", padding=(0, 1))
     for col in ("time (UTC)", "level", "!", "ep", " ".join(c for _, c in _CORE_COLS), "HScore"):
         t.add_column(col, no_wrap=True)
-    t.add_column("labs", overflow="fold")
+    t.add_column("labs (" + ", ".join(f"{_ABBR[k]} {display.unit_text(analytes.get(k).canonical_unit)}"
+                                      for k in _ABBR) + ")", overflow="fold")
     last = -1
     for i in rows:
         if i != last + 1 and last >= 0:
@@ -241,13 +224,69 @@ def _render_timeline(console: Console, out: dict) -> None:
             sym, style = _VERDICT_MARK[h["verdicts"][iid]]
             marks.append(sym + " ", style=style)
         sc = h["scores"]
-        t.add_row(h["time"][:16].replace("T", " "), Text(h["alert_level"], style=_LEVEL_STYLE[h["alert_level"]]),
-                  "▲" if h["notify"] else "", str(h["episode"] or ""), marks, _fmt(sc.get("hscore")),
-                  " ".join(f"{_ABBR.get(k, k)} {_fmt(v)}" for k, v in h["labs"].items()))
+        carried = h.get("level_from_fresh_results", h["alert_level"]) != h["alert_level"]
+        t.add_row(h["time"][:16].replace("T", " "),
+                  Text(h["alert_level"] + ("*" if carried else ""), style=_LEVEL_STYLE[h["alert_level"]]),
+                  "▲" if h["notify"] else "", str(h["episode"] or ""), marks,
+                  _history_score(sc.get("hscore"), h["verdicts"].get("hscore")),
+                  " ".join(f"{_ABBR.get(k, k)} {_lab(k, v)}" for k, v in h["labs"].items()))
         last = i
     console.print(t)
     console.print(Text("  R 2016 sJIA-MAS  H HLH-2004  S HScore >= 169  L jSLE 2009  M MS score;  "
-                       "● met  ? indeterminate  · not met;  ▲ notified (level worsened)", style="dim"))
+                       "● met  ? indeterminate  · not met;  ▲ notified (level worsened);  "
+                       "* level carried: results stale (docs/assessment.md)", style="dim"))
+
+
+def _history_score(v, verdict: str | None) -> str:
+    """An HScore range as a clinician reads it: '≥ 99' when met, '≤ 150' when not, 'open' otherwise."""
+    if v is None:
+        return "—"
+    if not isinstance(v, list):
+        return display.number(v)
+    if verdict == "met":
+        return f"≥ {display.number(v[0])}"
+    if verdict == "not_met":
+        return f"≤ {display.number(v[1])}"
+    return f"open ≥ {display.number(v[0])}" if v[0] else "open"
+
+
+def _lab(analyte: str, v) -> str:
+    """A canonical value at the analyte's clinical precision (registry ``decimals``)."""
+    if v is None or isinstance(v, str):
+        return "—" if v is None else v
+    try:
+        decimals = analytes.get(analyte).decimals
+    except KeyError:
+        return _fmt(v)
+    return display.number(round(float(v), decimals) if decimals else round(float(v)))
+
+
+def _name(key: str) -> str:
+    """A series key as a clinician reads it ('ast' -> 'AST', 'fever' -> 'fever')."""
+    from ..batch import FINDING_IDS
+
+    return display.label(f"findings.{key}" if key in FINDING_IDS or key == "temperature" else f"labs.{key}")
+
+
+def _render_freshness(console: Console, fr: dict) -> None:
+    """Stale results and overdue labs, named, with their age (docs/assessment.md)."""
+    if fr.get("stale"):
+        console.print(Text("  Stale (aged out of their look-back window, no longer used): " + ", ".join(
+            f"{_name(x['input'])} {display.number(x['age_hours'], 2)} h old (window {display.number(x['lookback_hours'])} h)"
+            for x in fr["stale"]), style="yellow"))
+    if fr.get("overdue"):
+        console.print(Text("  Overdue in an active episode: " + ", ".join(
+            f"{_name(x['input'])} " + ("never measured" if x["age_hours"] is None else
+                                f"{display.number(x['age_hours'], 2)} h old")
+            + f" (due every {display.number(x['due_every_hours'])} h)" for x in fr["overdue"]), style="yellow"))
+
+
+def _render_inputs(console: Console, inputs: list[dict]) -> None:
+    """The age of every value used (hours before the assessment time)."""
+    if inputs:
+        console.print(Text("  Values used, age at this time: " + ", ".join(
+            f"{_name(x['input'])} {display.number(x['age_hours'], 2)} h" + (" (preliminary)" if x["preliminary"] else "")
+            for x in inputs), style="dim"))
 
 
 _ABBR = {"platelets": "PLT", "ferritin": "FER", "ast": "AST", "fibrinogen": "FIB", "wbc": "WBC", "esr": "ESR",

@@ -11,13 +11,16 @@ from . import app
 
 
 @app.command()
-def schema(name: str = typer.Argument("snapshot", help="snapshot | timeline")) -> None:
-    """Print the JSON Schema of an input format."""
+def schema(name: str = typer.Argument("snapshot", help="snapshot | timeline | assessment")) -> None:
+    """Print the JSON Schema of an input format, or of the assessment output (`assess --json`)."""
     if name == "snapshot":
         sys.stdout.write(schemas.dump(schemas.snapshot_schema()))
+        return
+    if name == "assessment":  # the output of `assess --json` (maswatch-assessment/1)
+        sys.stdout.write(schemas.dump(schemas.load("assessment.schema.json")))
         return
     try:
         sys.stdout.write(schemas.dump(schemas.load(f"{name}.schema.json")))
     except FileNotFoundError:
-        typer.echo(f"unknown schema {name!r}; known: snapshot, timeline", err=True)
+        typer.echo(f"unknown schema {name!r}; known: snapshot, timeline, assessment", err=True)
         raise typer.Exit(2)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..synth import FORMATS, GENERATOR_VERSION, SynthOptions, generate, patients_for_rows
 from . import app
+from ._io import EXIT_USAGE, err_console, message
 
 
 @app.command()
@@ -28,18 +29,20 @@ def synth(
 ) -> None:
     """Generate a clearly labelled SYNTHETIC cohort: patients, observations, conditions,
     medications and ground-truth episode labels (see README.txt in the output)."""
-    err = Console(stderr=True)
+    err = err_console()
     if (patients is None) == (rows is None):
-        err.print("[red]error[/red] give exactly one of --patients or --rows")
-        raise typer.Exit(2)
+        err.print(message("error", "", "give exactly one of --patients or --rows"))
+        raise typer.Exit(EXIT_USAGE)
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        err.print(f"[red]error[/red] --format: unknown format(s) {', '.join(bad) or fmt!r}; choose from {', '.join(FORMATS)}")
-        raise typer.Exit(2)
-    if out.exists() and any(out.iterdir()):
-        err.print(f"[red]error[/red] --out: directory {out} is not empty; choose a new directory")
-        raise typer.Exit(2)
+        err.print(message("error", "--format", f"unknown format(s) {', '.join(bad) or repr(fmt)}; "
+                                               f"choose from {', '.join(FORMATS)}"))
+        raise typer.Exit(EXIT_USAGE)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "directory" if out.is_dir() else "path"
+        err.print(message("error", "--out", f"{what} {out} is not empty; choose a new directory"))
+        raise typer.Exit(EXIT_USAGE)
     options = SynthOptions(mas_ever_scale=mas_scale)
     console = Console(stderr=True)
     if patients is None:

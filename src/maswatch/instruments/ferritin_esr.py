@@ -3,7 +3,7 @@
 Eloseily EMA, Minoia F, Crayne CB, et al. Ferritin to Erythrocyte Sedimentation Rate
 Ratio: Simple Measure to Identify Macrophage Activation Syndrome in Systemic Juvenile
 Idiopathic Arthritis. ACR Open Rheumatol 2019;1(6):345-349. doi:10.1002/acr2.11048.
-(criteria.md §6)
+(docs/clinical/criteria.md §6)
 
 Population: sJIA (MAS vs active sJIA without MAS). Cut-off 21.5 (Youden): sensitivity
 82%, specificity 78%. The direction at the cut-off is UNVERIFIED (default >=,
@@ -31,11 +31,12 @@ SPEC = InstrumentSpec(
     doi="10.1002/acr2.11048",
     population="Systemic JIA: MAS versus active sJIA without MAS.",
     intended_use="Differential aid (ratio >= 21.5: sensitivity 82%, specificity 78%).",
-    criteria_section="criteria.md §6",
+    criteria_section="docs/clinical/criteria.md §6",
     items=(
         ItemSpec("ratio", "Ferritin (ng/mL) / ESR (mm/h)", ("labs.ferritin", "labs.esr"), ">= 21.5 (direction UNVERIFIED)"),
     ),
     applicable={"sjia": True},
+    population_source="docs/clinical/criteria.md §6",
     cutoff_text="ferritin:ESR >= 21.5",
     notes={"esr_zero": "ESR is 0 mm/h: the ratio is undefined (not addressed by the paper), so the result is indeterminate."},
 )
@@ -60,7 +61,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=verdict,
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items={"ratio": ItemResult(verdict)},
         extras={
             "ratio": np.where(r_min == r_max, r_min, np.nan),

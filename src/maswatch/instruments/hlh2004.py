@@ -2,13 +2,21 @@
 
 Henter JI, Horne A, Aricó M, et al. HLH-2004: Diagnostic and therapeutic guidelines for
 hemophagocytic lymphohistiocytosis. Pediatr Blood Cancer 2007;48(2):124-131.
-doi:10.1002/pbc.21039. (criteria.md §2)
+doi:10.1002/pbc.21039. (docs/clinical/criteria.md §2)
 
 Population: developed for children with (familial) HLH; widely applied to secondary
 HLH/MAS and adults but not validated for MAS. Diagnostic guideline (expert opinion).
 
 Rule: a molecular diagnosis consistent with HLH, OR >= 5 of 8 criteria. Directions as
 the primary: cytopenias <, ferritin >=, triglycerides >=, fibrinogen <=, sCD25 >=.
+The two routes are also reported apart: ``clinical_criteria`` (the 5-of-8 route: met /
+not_met / indeterminate) and ``molecular_route`` (met / not_met / not_assessed). The
+overall verdict stays the published OR; alert levels and episode onset use the clinical
+route, because a molecular diagnosis is a lifelong patient fact, not a state at time t.
+
+Criterion 5 (haemophagocytosis in marrow, spleen or lymph nodes) requires "no evidence
+of malignancy" (Table 2): a recorded malignancy makes it not countable; when malignancy
+status is not recorded the haemophagocytosis still counts and the result says so.
 Fever is the clinician's finding; only when it is not given does a temperature at or
 above a configurable value (default 38.5 °C, UNVERIFIED) count as fever (and one below it
 as no fever). When both are given and disagree, the finding is used and the result says
@@ -21,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..batch import SnapshotBatch
-from ..logic import UNKNOWN, YES, any_of, at_least, count_met, count_possible, either, ge, le, lt
+from ..logic import NO, TRI, UNKNOWN, YES, any_of, at_least, count_met, count_possible, either, ge, le, lt
 from ..settings import DEFAULT, Settings
 from ._base import InstrumentResult, InstrumentSpec, ItemResult, ItemSpec
 
@@ -44,7 +52,7 @@ SPEC = InstrumentSpec(
     doi="10.1002/pbc.21039",
     population="Children with (familial) HLH; applied to secondary HLH and adults, not validated for MAS.",
     intended_use="Diagnosis of HLH (expert consensus; no derivation statistics).",
-    criteria_section="criteria.md §2",
+    criteria_section="docs/clinical/criteria.md §2",
     items=(
         ItemSpec("molecular_diagnosis", "Molecular diagnosis consistent with HLH", ("patient.hlh_molecular_diagnosis",),
                  "pathogenic variant in an HLH-associated gene (sufficient alone)"),
@@ -57,18 +65,28 @@ SPEC = InstrumentSpec(
         ItemSpec("triglycerides_fibrinogen", "Hypertriglyceridaemia and/or hypofibrinogenaemia",
                  ("labs.triglycerides", "labs.fibrinogen"), "fasting TG >= 3.0 mmol/L or fibrinogen <= 1.5 g/L"),
         ItemSpec("hemophagocytosis", "Haemophagocytosis (marrow, spleen or lymph nodes)",
-                 ("findings.marrow_hemophagocytosis", "findings.tissue_hemophagocytosis"), "present, no malignancy"),
+                 ("findings.marrow_hemophagocytosis", "findings.tissue_hemophagocytosis"),
+                 "present, with no evidence of malignancy (not counted when a malignancy is recorded)"),
         ItemSpec("nk_activity", "Low or absent NK-cell activity", ("findings.nk_activity_low",), "low or absent"),
         ItemSpec("ferritin", "Ferritin", ("labs.ferritin",), ">= 500 ug/L"),
         ItemSpec("scd25", "sCD25 (soluble IL-2 receptor)", ("labs.scd25",), ">= 2,400 U/mL"),
     ),
     applicable={c: True for c in ("sjia", "aosd", "sle", "other_rheumatic", "none")},
+    population_source="docs/clinical/criteria.md §2",
     cutoff_text="molecular diagnosis, or at least 5 of 8 criteria",
     notes={
         "molecular": "Met by a molecular diagnosis consistent with HLH (criterion 1).",
         "fever_conflict": "The fever finding contradicts the measured temperature (judged against the fever "
                           "temperature setting); the clinician's finding was used. Please check both.",
+        "malignancy_recorded": "Haemophagocytosis is present but a malignancy is recorded: criterion 5 requires no "
+                               "evidence of malignancy and is not counted (Henter 2007, Table 2).",
+        "malignancy_unknown": "Haemophagocytosis counted for criterion 5, but malignancy status is not recorded: "
+                              "the criterion requires no evidence of malignancy - confirm.",
+        "molecular_not_assessed": "Molecular route not assessed (no molecular diagnosis recorded): the verdict "
+                                  "stays open on that route; clinical_criteria gives the 5-of-8 route alone.",
     },
+    extra_names={"clinical_criteria": ("not_met", "indeterminate", "met"),
+                 "molecular_route": ("not_met", "not_assessed", "met")},
 )
 
 _COUNTED = ("fever", "splenomegaly", "cytopenias", "triglycerides_fibrinogen", "hemophagocytosis",
@@ -81,6 +99,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     fever_by_temperature = ge(batch.lab("temperature"), settings.hlh2004_fever_temperature_c)
     fever = np.where(fever_finding == UNKNOWN, fever_by_temperature, fever_finding)
 
+    hemophagocytosis = any_of(batch.finding("marrow_hemophagocytosis"), batch.finding("tissue_hemophagocytosis"))
+    malignancy = batch.flag("malignancy")
     infant = lt(batch.age, INFANT_AGE_LT_YEARS)
     hb = batch.lab("hemoglobin")
     anaemia = either(infant, lt(hb, HEMOGLOBIN_INFANT_LT_G_DL), lt(hb, HEMOGLOBIN_LT_G_DL))
@@ -98,24 +118,31 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
         "triglycerides_fibrinogen": any_of(
             ge(batch.lab("triglycerides"), TRIGLYCERIDES_GE_MMOL_L), le(batch.lab("fibrinogen"), FIBRINOGEN_LE_MG_DL)
         ),
-        "hemophagocytosis": any_of(batch.finding("marrow_hemophagocytosis"), batch.finding("tissue_hemophagocytosis")),
+        "hemophagocytosis": np.where(malignancy == YES, NO, hemophagocytosis).astype(TRI, copy=False),
         "nk_activity": batch.finding("nk_activity_low"),
         "ferritin": ge(batch.lab("ferritin"), FERRITIN_GE_UG_L),
         "scd25": ge(batch.lab("scd25"), SCD25_GE_U_ML),
     }
     counted = [items[k] for k in _COUNTED]
-    verdict = any_of(items["molecular_diagnosis"], at_least(CRITERIA_REQUIRED, *counted))
+    molecular = items["molecular_diagnosis"]
+    clinical = at_least(CRITERIA_REQUIRED, *counted)
+    verdict = any_of(molecular, clinical)
     return InstrumentResult(
         spec=SPEC,
         verdict=verdict,
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items={k: ItemResult(v) for k, v in items.items()},
-        extras={"criteria_met": count_met(*counted), "criteria_possible": count_possible(*counted)},
+        extras={"criteria_met": count_met(*counted), "criteria_possible": count_possible(*counted),
+                "clinical_criteria": clinical, "molecular_route": molecular},
         notes={
-            "molecular": items["molecular_diagnosis"] == YES,
+            "molecular": molecular == YES,
             # finding and temperature both known and disagreeing: the finding is used (module doc)
             "fever_conflict": (fever_finding != UNKNOWN) & (fever_by_temperature != UNKNOWN)
                               & (fever_finding != fever_by_temperature),
+            "malignancy_recorded": (hemophagocytosis == YES) & (malignancy == YES),
+            "malignancy_unknown": (hemophagocytosis == YES) & (malignancy == UNKNOWN),
+            "molecular_not_assessed": (molecular == UNKNOWN) & (clinical != YES),
         },
         unverified=settings.unverified("hlh2004"),
         settings_used={"hlh2004_fever_temperature_c": settings.hlh2004_fever_temperature_c},

@@ -2,7 +2,7 @@
 
 Fardet L, Galicier L, Lambotte O, et al. Development and validation of the HScore, a
 score for the diagnosis of reactive hemophagocytic syndrome. Arthritis Rheumatol
-2014;66(9):2613-2620. doi:10.1002/art.38690. (criteria.md §3)
+2014;66(9):2613-2620. doi:10.1002/art.38690. (docs/clinical/criteria.md §3)
 
 Population: adults with suspected reactive (secondary) haemophagocytic syndrome.
 Diagnostic score (0-337). Best cut-off 169: sensitivity 93%, specificity 86%.
@@ -19,7 +19,7 @@ import numpy as np
 from ..analytes import get
 from ..batch import SnapshotBatch
 from ..logic import count_met, count_possible, le, score_verdict
-from ..settings import Settings
+from ..settings import DEFAULT, Settings
 from ._base import InstrumentResult, InstrumentSpec, ItemResult, ItemSpec, banded, flag_points, total
 
 IMMUNOSUPPRESSION_POINTS = 18
@@ -42,7 +42,7 @@ MARROW_HEMOPHAGOCYTOSIS_POINTS = 35
 CUTOFF = 169
 MAX_SCORE = 337
 
-# Fardet 2014, score -> probability of reactive haemophagocytic syndrome (criteria.md §3).
+# Fardet 2014, score -> probability of reactive haemophagocytic syndrome (docs/clinical/criteria.md §3).
 PROBABILITY_TABLE = (
     (90, 0.01), (100, 0.01), (110, 0.03), (120, 0.05), (130, 0.09), (140, 0.16), (150, 0.25),
     (160, 0.40), (170, 0.54), (180, 0.70), (190, 0.80), (200, 0.88), (210, 0.93), (220, 0.96),
@@ -61,7 +61,7 @@ SPEC = InstrumentSpec(
     doi="10.1002/art.38690",
     population="Adults with suspected reactive (secondary) haemophagocytic syndrome.",
     intended_use="Diagnostic probability; best cut-off 169 (sensitivity 93%, specificity 86%).",
-    criteria_section="criteria.md §3",
+    criteria_section="docs/clinical/criteria.md §3",
     items=(
         ItemSpec("immunosuppression", "Known underlying immunosuppression", ("patient.known_immunosuppression",),
                  "HIV or long-term immunosuppressive therapy: 18"),
@@ -78,6 +78,8 @@ SPEC = InstrumentSpec(
                  ("findings.marrow_hemophagocytosis",), "yes: 35"),
     ),
     applicable={c: True for c in ("sjia", "aosd", "sle", "other_rheumatic", "none")},
+    age_group="adult",  # derivation cohort: adults (Fardet 2014)
+    population_source="docs/clinical/criteria.md §3",
     scored=True,
     cutoff_text="HScore >= 169",
 )
@@ -102,6 +104,7 @@ def probability_text(score: float) -> str:
 
 
 def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> InstrumentResult:
+    settings = settings or DEFAULT
     organs = (batch.finding("hepatomegaly"), batch.finding("splenomegaly"))
     lineages = (
         le(batch.lab("hemoglobin"), CYTOPENIA_HEMOGLOBIN_LE_G_DL),
@@ -134,7 +137,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=score_verdict(lo, hi, CUTOFF),
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items=items,
         score_min=lo,
         score_max=hi,

@@ -4,7 +4,7 @@ Minoia F, Bovis F, Davì S, et al. Development and Initial Validation of the Mac
 Activation Syndrome/Primary Hemophagocytic Lymphohistiocytosis Score, a Diagnostic Tool
 that Differentiates Primary Hemophagocytic Lymphohistiocytosis from Macrophage
 Activation Syndrome. J Pediatr 2017;189:72-78. doi:10.1016/j.jpeds.2017.06.005
-(DOI UNVERIFIED). (criteria.md §5)
+(DOI UNVERIFIED). (docs/clinical/criteria.md §5)
 
 Population: a child with an HLH/MAS picture where the question is primary HLH versus
 sJIA-associated MAS. Points (0-123) per item as published; the cut-off (>= 60 favours
@@ -40,7 +40,7 @@ SPEC = InstrumentSpec(
     doi="10.1016/j.jpeds.2017.06.005",
     population="Children with an HLH/MAS picture: primary HLH versus sJIA-associated MAS.",
     intended_use="Differential diagnosis; a high score favours primary HLH (cut-off UNVERIFIED, default >= 60).",
-    criteria_section="criteria.md §5",
+    criteria_section="docs/clinical/criteria.md §5",
     items=(
         ItemSpec("age", "Age at onset", ("patient.age_years",), "<= 1.6 years: 37"),
         ItemSpec("neutrophils", "Neutrophil count", ("labs.neutrophils",), "<= 1.4 x10^9/L: 37"),
@@ -50,6 +50,8 @@ SPEC = InstrumentSpec(
         ItemSpec("hemoglobin", "Haemoglobin", ("labs.hemoglobin",), "<= 8.3 g/dL: 11"),
     ),
     applicable={"sjia": True, "none": True},
+    age_group="child",  # derivation: children with sJIA-MAS or primary HLH (Minoia 2017)
+    population_source="docs/clinical/criteria.md §5",
     scored=True,
     cutoff_text="MH score >= 60 favours primary HLH (UNVERIFIED cut-off)",
 )
@@ -69,7 +71,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=score_verdict(lo, hi, settings.mh_score_cutoff),
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items=items,
         score_min=lo,
         score_max=hi,

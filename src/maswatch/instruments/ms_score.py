@@ -3,7 +3,7 @@
 Minoia F, Bovis F, Davì S, et al. Development and initial validation of the MS score
 for diagnosis of macrophage activation syndrome in systemic juvenile idiopathic
 arthritis. Ann Rheum Dis 2019;78(10):1357-1362. doi:10.1136/annrheumdis-2019-215211.
-(criteria.md §4, ARD Table 4)
+(docs/clinical/criteria.md §4, ARD Table 4)
 
 Population: febrile patient with known or suspected sJIA. Diagnostic aid: MS >= -2.1
 suggests MAS (sensitivity 0.85, specificity 0.95, development sample). AOSD option:
@@ -50,10 +50,11 @@ SPEC = InstrumentSpec(
     doi="10.1136/annrheumdis-2019-215211",
     population="Febrile patient with known or suspected systemic JIA (AOSD cut-off -1.74 from Yao 2021).",
     intended_use="Differentiates MAS from active sJIA without MAS; MS >= -2.1 suggests MAS.",
-    criteria_section="criteria.md §4",
+    criteria_section="docs/clinical/criteria.md §4",
     items=tuple(ItemSpec(term, _LABELS[term], (path,), f"coefficient {coef:+g}") for term, path, coef in COEFFICIENTS),
     applicable={"sjia": True, "aosd": True},
     scored=True,
+    population_source="docs/clinical/criteria.md §4",
     cutoff_text="MS >= -2.1 (AOSD option: >= -1.74)",
 )
 
@@ -83,7 +84,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=score_verdict(score_min, score_max, cut, inclusive=True),
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items=items,
         score_min=score_min,
         score_max=score_max,

@@ -2,7 +2,7 @@
 
 Parodi A, Davì S, Pringe AB, et al. Macrophage activation syndrome in juvenile systemic
 lupus erythematosus: a multinational multicenter study of thirty-eight patients.
-Arthritis Rheum 2009;60(11):3388-3399. doi:10.1002/art.24883. (criteria.md §7)
+Arthritis Rheum 2009;60(11):3388-3399. doi:10.1002/art.24883. (docs/clinical/criteria.md §7)
 
 Population: patients with active juvenile SLE. Preliminary diagnostic guidelines.
 Rule: >= 1 clinical AND >= 2 laboratory criteria. Fever is graded by the measured
@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..analytes import get
 from ..batch import SnapshotBatch
 from ..logic import all_of, at_least, gt, le
-from ..settings import Settings
+from ..settings import DEFAULT, Settings
 from ._base import InstrumentResult, InstrumentSpec, ItemResult, ItemSpec
 
 FEVER_GT_C = 38.0
@@ -44,7 +44,7 @@ SPEC = InstrumentSpec(
     doi="10.1002/art.24883",
     population="Patients with active juvenile systemic lupus erythematosus.",
     intended_use="Preliminary diagnostic guidelines (>= 1 clinical and >= 2 laboratory criteria).",
-    criteria_section="criteria.md §7",
+    criteria_section="docs/clinical/criteria.md §7",
     items=(
         ItemSpec("fever", "Fever (clinical)", ("findings.temperature",), "> 38 °C"),
         ItemSpec("hepatomegaly", "Hepatomegaly (clinical)", ("findings.hepatomegaly",), ">= 3 cm below costal arch"),
@@ -62,11 +62,14 @@ SPEC = InstrumentSpec(
         ItemSpec("ferritin", "Ferritin (laboratory)", ("labs.ferritin",), "> 500 ug/L"),
     ),
     applicable={"sle": True},
+    age_group="child",  # juvenile SLE (Parodi 2009); the paper's age limit is UNVERIFIED (setting adult_age_years)
+    population_source="docs/clinical/criteria.md §7",
     cutoff_text=">= 1 clinical and >= 2 laboratory criteria",
 )
 
 
 def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> InstrumentResult:
+    settings = settings or DEFAULT
     items = {
         "fever": gt(batch.lab("temperature"), FEVER_GT_C),
         "hepatomegaly": batch.finding("hepatomegaly"),
@@ -92,7 +95,10 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=verdict,
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items={k: ItemResult(v) for k, v in items.items()},
         extras={},
+        unverified=settings.unverified("parodi2009"),
+        settings_used={"adult_age_years": settings.adult_age_years},
     )

@@ -3,7 +3,7 @@
 Ravelli A, Minoia F, Davì S, et al. 2016 Classification Criteria for Macrophage
 Activation Syndrome Complicating Systemic Juvenile Idiopathic Arthritis.
 Ann Rheum Dis 2016;75(3):481. doi:10.1136/annrheumdis-2015-208982; Arthritis Rheumatol
-2016;68(3):566-576. doi:10.1002/art.39332. (criteria.md §1)
+2016;68(3):566-576. doi:10.1002/art.39332. (docs/clinical/criteria.md §1)
 
 Population: a febrile patient with known or suspected systemic JIA. Classification
 criteria (sensitivity 0.73, specificity 0.99), not diagnostic criteria.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..analytes import get
 from ..batch import SnapshotBatch
 from ..logic import NO, all_of, at_least, gt, le
-from ..settings import Settings
+from ..settings import DEFAULT, Settings
 from ._base import InstrumentResult, InstrumentSpec, ItemResult, ItemSpec
 
 # Thresholds exactly as published (paper units), converted once by the registry.
@@ -38,7 +38,7 @@ SPEC = InstrumentSpec(
     doi="10.1136/annrheumdis-2015-208982",
     population="Febrile patient with known or suspected systemic JIA (externally studied in AOSD: Ahn 2017, Yao 2021).",
     intended_use="Classification (sensitivity 0.73, specificity 0.99); not a diagnostic test.",
-    criteria_section="criteria.md §1",
+    criteria_section="docs/clinical/criteria.md §1",
     items=(
         ItemSpec("fever", "Febrile patient", ("findings.fever",), "fever present (required)"),
         ItemSpec("ferritin", "Ferritin", ("labs.ferritin",), "> 684 ng/mL (required)"),
@@ -48,12 +48,14 @@ SPEC = InstrumentSpec(
         ItemSpec("fibrinogen", "Fibrinogen", ("labs.fibrinogen",), "<= 360 mg/dL (3.6 g/L)"),
     ),
     applicable={"sjia": True, "aosd": True},
+    population_source="docs/clinical/criteria.md §1",
     cutoff_text="ferritin > 684 ng/mL and at least 2 of 4 laboratory criteria, in a febrile patient",
     notes={"afebrile": "Not met: the patient is not febrile; the 2016 criteria classify febrile patients only."},
 )
 
 
 def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> InstrumentResult:
+    settings = settings or DEFAULT
     fever = batch.finding("fever")
     items = {
         "fever": fever,
@@ -69,7 +71,8 @@ def evaluate(batch: SnapshotBatch, settings: Settings | None = None) -> Instrume
     return InstrumentResult(
         spec=SPEC,
         verdict=verdict,
-        applicable=SPEC.applicability(batch.context),
+        applicable=SPEC.population_fit(batch, settings.adult_age_years),
+        adult_age_years=settings.adult_age_years,
         items={k: ItemResult(v) for k, v in items.items()},
         # the laboratory part alone (ferritin and 2 of 4), tri-state: used where fever is not recorded
         extras={"laboratory_criteria": laboratory},

@@ -9,7 +9,8 @@ report. See docs/screening.md.
 
 from __future__ import annotations
 
-import os
+import math
+import re
 import shutil
 
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from ..errors import InputError
 from ..lookback import DEFAULT_LOOKBACK, Lookback
 from .arrow_eval import Rules, evaluate_points, output_schema, snapshot_dict
 from .episodes import EpisodeRule, episodes_chunk, rechunk_by_patient
+from .output_dir import check_out, commit, make_staging, write_manifest
 from .outputs import write_outputs
+from ..sources._files import printable
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,13 @@ class ScreenOptions:
     """DuckDB only: 'numpy' (sorted stream + forward fill, default) or 'sql' (the Spark window query)."""
 
 
+LABEL_COLUMNS = ("patient_id", "episode_id", "kind", "onset", "peak")
+"""Columns a ground-truth labels table must have (the generator's ``labels``; see metrics.py)."""
+
+
 def read_labels(path: str | Path) -> pa.Table:
-    """Ground-truth labels (Parquet file, directory of part files, or CSV)."""
+    """Ground-truth labels (Parquet file, directory of part files, or CSV), checked: a file
+    that is not a labels table is refused by name, before any screening work."""
     import pyarrow.csv as pacsv
     import pyarrow.dataset as ds
 
@@ -51,10 +59,25 @@ def read_labels(path: str | Path) -> pa.Table:
     elif p.is_dir() and (p / "labels.parquet").exists():
         p = p / "labels.parquet"
     if not p.exists():
-        raise InputError("--labels", f"{path} does not exist")
-    if p.suffix == ".csv":
-        return pacsv.read_csv(str(p))
-    return ds.dataset(str(p), format="parquet").to_table()
+        raise InputError("--labels", f"{printable(path)} does not exist")
+    try:
+        if p.is_file() and p.suffix.casefold() == ".csv":
+            table = pacsv.read_csv(str(p))
+        else:
+            table = ds.dataset(str(p), format="parquet", exclude_invalid_files=False).to_table()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError("--labels", f"{printable(path)} is not a readable labels table "
+                                     f"(Parquet, a directory of Parquet parts, or CSV): {type(exc).__name__}") from None
+    missing = [c for c in LABEL_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError("--labels", f"{printable(path)} is not a labels table: no column {', '.join(missing)} "
+                                     f"(expected {', '.join(LABEL_COLUMNS)})")
+    for c in ("onset", "peak", "resolution"):
+        if c in table.column_names and not (pa.types.is_timestamp(table.schema.field(c).type)
+                                            or pa.types.is_date(table.schema.field(c).type)):
+            raise InputError("--labels", f"{printable(path)}: column {c} holds {table.schema.field(c).type}, "
+                                         "expected timestamps")
+    return table
 
 
 def is_synthetic(source: str | Path) -> bool:
@@ -62,8 +85,10 @@ def is_synthetic(source: str | Path) -> bool:
     p = Path(source)
     for d in (p, p.parent):
         readme = d / "README.txt"
-        if readme.is_file() and "SYNTHETIC" in readme.read_text(encoding="utf-8", errors="replace").upper():
-            return True
+        if readme.is_file():
+            with open(readme, "rb") as fh:  # bounded: a README is small (a symlink may point anywhere)
+                if b"SYNTHETIC" in fh.read(1 << 16).upper():
+                    return True
     return False
 
 
@@ -98,11 +123,11 @@ def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: Screen
            "episode_min_level": _level_name(options.episode_rule.min_level),
            "settings": options.rules.settings.model_dump(), "lookback_hours": dict(options.lookback.hours),
            "trends": options.rules.trend_config.to_json(), **(context or {})}
-    # Write into a staging folder beside ``out`` and move the files in only when every one is
-    # complete: a failed run (bad input, out of memory) never leaves earlier results half-replaced.
-    out = Path(out)
-    staging = out.with_name(f".{out.name}.maswatch-partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Every file goes into a private staging directory, the manifest last, and the staging
+    # directory then replaces ``out`` whole (output_dir.py): a failed or killed run leaves
+    # the previous complete run as it was, and no file of an earlier run survives beside a new one.
+    out = check_out(out)
+    staging = make_staging(out)
     try:
         def report():  # after the stream: the counted rows are complete
             if callable(unit_report):
@@ -112,16 +137,8 @@ def screen_connection(con: duckdb.DuckDBPyConnection, out: Path, options: Screen
         result = write_outputs(chunks, staging, episode_rule=options.episode_rule, labels=labels,
                                unit_report=report, synthetic=synthetic, write_points=options.write_points,
                                report_context=ctx, progress=progress)
-        out.mkdir(parents=True, exist_ok=True)
-        for f in sorted(staging.iterdir()):
-            target = out / f.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            os.replace(f, target)
-        if not options.write_points and (out / "points.parquet").exists():
-            (out / "points.parquet").unlink()  # a stale points file from an earlier run would mislead
+        write_manifest(staging, synthetic)
+        commit(staging, out)
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -149,14 +166,62 @@ def _spark_chunks(con, out: Path, options: ScreenOptions):
     yield from rechunk_by_patient(table.to_batches(options.batch_rows), options.batch_rows)
 
 
+MAX_THREADS = 1024
+_MEMORY = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def check_options(options: ScreenOptions) -> None:
+    """Every option value, before any work: an :class:`InputError` naming the option."""
+    if options.engine not in ("duckdb", "spark"):
+        raise InputError("--engine", f"unknown engine {printable(options.engine)}; expected duckdb or spark")
+    if options.engine == "spark":
+        import importlib.util
+
+        from . import spark as sp
+
+        if importlib.util.find_spec("pyspark") is None:
+            raise InputError("--engine", "spark needs the pyspark package, which is not installed")
+        if not sp.java_available():
+            raise InputError("--engine", "spark needs Java (java not found on PATH)")
+    t = options.threads
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= MAX_THREADS):
+        raise InputError("--threads", f"{printable(t)} is not a thread count (a whole number 1..{MAX_THREADS})")
+    m = options.memory_limit
+    if m is not None and (not isinstance(m, str) or not _MEMORY.match(m)):
+        raise InputError("--memory-limit", f"{printable(m)} is not a memory size (e.g. 4GB, 1500MB, 2GiB)")
+    gap = options.episode_rule.gap_hours
+    if not isinstance(gap, (int, float)) or not math.isfinite(gap) or gap <= 0:
+        raise InputError("--episode-gap-days", f"{printable(gap / 24 if isinstance(gap, (int, float)) else gap)} "
+                                               "is not a positive number of days")
+    if not isinstance(options.batch_rows, int) or options.batch_rows < 1:
+        raise InputError("batch_rows", f"{printable(options.batch_rows)} is not a positive row count")
+    if options.points_method not in ("numpy", "sql"):
+        raise InputError("points_method", f"{printable(options.points_method)}: expected numpy or sql")
+
+
+# Engine failures while reading the source (corrupt, truncated, not UTF-8, malformed
+# CSV/JSON, a column of an unexpected type): one line naming the file, exit 2.
+# Anything else reaches the CLI's internal-error handler unchanged.
+_SOURCE_ERRORS = (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError, EOFError)  # not OSError: see the CLI
+
+
 def screen(source: str | Path, kind: str, out: str | Path, options: ScreenOptions = ScreenOptions(), *,
            labels: str | Path | None = None, progress: Callable[[int], None] | None = None) -> dict:
-    """Load a source (``maswatch.sources``), screen it, write the outputs; return the summary."""
+    """Load a source (``maswatch.sources``), screen it, write the outputs; return the summary.
+
+    Options, ``out`` and the labels are checked before any work; a source the engine
+    cannot read raises :class:`InputError` naming the file (and line), never its content."""
     from .. import sources
 
     import tempfile
 
-    out = Path(out)
+    check_options(options)
+    if kind not in sources.KINDS:
+        raise InputError("--kind", f"unknown source kind {printable(kind)}; expected one of {', '.join(sources.KINDS)}")
+    if source is None or not str(source).strip():
+        raise InputError("SOURCE", "empty path: give the source file or directory")
+    out = check_out(out, source)
+    label_table = read_labels(labels) if labels is not None else None
     con = duckdb.connect()
     # DuckDB spills to ``.tmp`` in the working directory by default: use a private
     # temporary directory, removed afterwards, instead
@@ -167,16 +232,33 @@ def screen(source: str | Path, kind: str, out: str | Path, options: ScreenOption
         con.execute("SET temp_directory = '" + spill.name.replace("'", "''") + "'")
         duckdb_engine.configure(con, threads=options.threads, memory_limit=options.memory_limit)
         loaded = sources.load(kind, source, con)
-        label_table = read_labels(labels) if labels is not None else None
         synthetic = is_synthetic(source) or label_table is not None
-        return screen_connection(
+        result = screen_connection(
             con, out, options, labels=label_table, unit_report=loaded.report_units, synthetic=synthetic,
             context={"source": str(source), "kind": kind}, progress=progress,
             patient_ranges=loaded.patient_ranges)
+        # rows the CSV parser refused (counted in unit_report.csv): the CLI exits 1 for them
+        result["malformed_rows"] = sum(d[4] for d in loaded.defects if d[3] == "malformed row")
+        return result
+    except duckdb.OutOfMemoryException:
+        raise
+    except _SOURCE_ERRORS as exc:
+        raise source_error(exc, source) from None
     finally:
         con.close()
         spill.cleanup()
 
 
+def source_error(exc: BaseException, source: str | Path) -> InputError:
+    """The one-line refusal for an engine failure while screening ``source`` (see
+    ``sources.engine_errors``); use with ``except SOURCE_ERRORS``."""
+    from ..sources.engine_errors import engine_error
+
+    return engine_error(exc, str(source))
+
+
+SOURCE_ERRORS = _SOURCE_ERRORS
+
+
 __all__ = ["ScreenOptions", "Rules", "EpisodeRule", "screen", "screen_connection", "evaluate_points",
-           "output_schema", "snapshot_dict", "episodes_chunk", "read_labels"]
+           "output_schema", "snapshot_dict", "episodes_chunk", "read_labels", "check_options", "check_out"]

@@ -92,7 +92,7 @@ def _block(rng, rows: int, first_patient: int, first_obs: int, mas_fraction: flo
             med, mult = BASE[k]
             noise = rng.lognormal(0, 0.25 if k != "temperature" else 0.01, idx.size)
             val = med * noise * np.power(mult, severity[idx])
-            lo, hi = analytes.get(k).plausible
+            lo, hi = analytes.get(k).bounds  # inside the reported bounds (docs/clinical/plausibility.md §1)
             val = np.clip(np.round(val, 1), max(lo, 0.1), hi)
         else:
             val = (rng.random(idx.size) < 0.05 + 0.8 * severity[idx]).astype(np.float64)

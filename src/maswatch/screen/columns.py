@@ -177,9 +177,29 @@ def timestamp_text(col) -> pa.Array:
                                  null_count=arr.null_count)
 
 
+_FORMULA_START = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def formula_safe(col) -> pa.ChunkedArray | pa.Array:
+    """A text column with every cell a spreadsheet would run as a formula neutralised:
+    a cell beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage return — other than a
+    plain number such as ``-3.5`` — gets a leading single quote (OWASP, "CSV Injection").
+    Patient ids, codes and units come from the source, so a site's export could carry
+    ``=HYPERLINK(...)`` into a clinician's spreadsheet otherwise."""
+    risky = pc.and_not(pc.match_substring_regex(col, _FORMULA_START), pc.match_substring_regex(col, _NUMBER))
+    if not pc.any(risky).as_py():
+        return col
+    return pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+
+
 def csv_ready(t: pa.Table) -> pa.Table:
-    """``t`` with its UTC timestamp columns as text (see :func:`timestamp_text`)."""
+    """``t`` as the screen's CSV files hold it: UTC timestamp columns as text (see
+    :func:`timestamp_text`) and text cells made formula-safe (:func:`formula_safe`).
+    Every CSV the screen writes goes through here."""
     for i, f in enumerate(t.schema):
         if f.type == _UTC_US:
             t = t.set_column(i, pa.field(f.name, pa.string(), f.nullable), timestamp_text(t.column(i)))
+        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            t = t.set_column(i, f, formula_safe(t.column(i)))
     return t

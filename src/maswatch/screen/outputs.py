@@ -9,7 +9,6 @@ sorted and carry no run timestamp (determinism); only the HTML shows the run tim
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,19 +21,14 @@ import pyarrow.parquet as pq
 from .. import alerts, trends
 from ..instruments import INSTRUMENTS
 from .arrow_eval import SCORED, verdict_col
-from .columns import csv_ready, floats, integers, run_starts
+from .columns import csv_ready, integers, run_starts
 from .episodes import EpisodeRule, episodes_chunk
 from .points import INPUT_IDS, code_col, value_col
 from .metrics import MetricsAccumulator
+from .output_dir import finite_or_none, write_json
+from .report_data import EXAMPLE_COLUMNS, ScoreHistograms
 
 ROW_GROUP_ROWS = 1_000_000
-HISTOGRAMS = {
-    # score column -> (low edge, high edge, bins); values outside are counted in the end bins
-    "hscore__score_min": (0.0, 340.0, 34),
-    "ms_score__score_min": (-6.0, 10.0, 32),
-    "mh_score__score_min": (0.0, 140.0, 28),
-    "ferritin_esr__ratio_min": (0.0, 4.0, 32),  # log10(ratio)
-}
 N_EXAMPLES = 4
 
 
@@ -87,7 +81,7 @@ class Summary:
     verdicts: dict = field(default_factory=lambda: {i: np.zeros(3, np.int64) for i in INSTRUMENTS})
     both_met_points: np.ndarray = field(default_factory=lambda: np.zeros((len(INSTRUMENTS),) * 2, np.int64))
     both_met_patients: np.ndarray = field(default_factory=lambda: np.zeros((len(INSTRUMENTS),) * 2, np.int64))
-    histograms: dict = field(default_factory=lambda: {c: np.zeros(b, np.int64) for c, (_, _, b) in HISTOGRAMS.items()})
+    histograms: ScoreHistograms = field(default_factory=ScoreHistograms)
     preliminary_points: int = 0
     episodes: int = 0
     examples: list = field(default_factory=list)
@@ -109,13 +103,7 @@ class Summary:
             met |= (v == 2).astype(np.int64) << j
         self.both_met_points += _pair_counts(met)
         self.both_met_patients += _pair_counts(np.bitwise_or.reduceat(met, offsets))
-        for col, (lo, hi, bins) in HISTOGRAMS.items():
-            v = floats(table.column(col))
-            v = v[~np.isnan(v)]
-            if col.startswith("ferritin_esr"):
-                v = np.log10(v[v > 0])
-            idx = np.clip(((v - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1) if v.size else v.astype(np.int64)
-            self.histograms[col] += np.bincount(idx, minlength=bins)
+        self.histograms.add(table)
         self.preliminary_points += int(pc.sum(table.column("preliminary")).as_py() or 0)
         self.episodes += episodes.num_rows
         self._examples(table, episodes)
@@ -141,9 +129,7 @@ class Summary:
             if c["series"] is None:
                 sel = np.flatnonzero(pc.equal(table.column("patient_id"), c["episode"]["patient_id"])
                                      .to_numpy(zero_copy_only=False))
-                sub = table.take(pa.array(sel)).select(
-                    ["time", "alert_level", "hscore__score_min", "ms_score__score_min", "ferritin_esr__ratio_min",
-                     "v__ferritin", "v__platelets"])
+                sub = table.take(pa.array(sel)).select(list(EXAMPLE_COLUMNS))
                 c["series"] = sub.to_pydict()
         self.examples = keep
 
@@ -160,8 +146,7 @@ class Summary:
             "instruments": names,
             "both_met_points": self.both_met_points.tolist(),
             "both_met_patients": self.both_met_patients.tolist(),
-            "histograms": {c: {"low": HISTOGRAMS[c][0], "high": HISTOGRAMS[c][1], "counts": v.tolist()}
-                           for c, v in self.histograms.items()},
+            "histograms": self.histograms.to_json(),
         }
 
 
@@ -261,14 +246,14 @@ def write_outputs(
     if unit_report is None:
         unit_report = pa.table({"source": pa.array([], pa.string()), "source_code": pa.array([], pa.string()),
                                 "source_unit": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})
-    pacsv.write_csv(unit_report, str(out / "unit_report.csv"))
+    pacsv.write_csv(csv_ready(unit_report), str(out / "unit_report.csv"))
     result = {"synthetic": synthetic, "summary": summary.to_json(),
               "settings": (report_context or {}).get("settings", {})}
     if metrics is not None:
         result["metrics"] = metrics.result()
-        (out / "metrics.json").write_text(json.dumps(result["metrics"], indent=2, sort_keys=True) + "\n")
-    (out / "summary.json").write_text(json.dumps(
-        {"synthetic": synthetic, **summary.to_json(), **(report_context or {})}, indent=2, sort_keys=True) + "\n")
+        result["metrics"] = finite_or_none(result["metrics"])
+        write_json(out / "metrics.json", result["metrics"])
+    write_json(out / "summary.json", {"synthetic": synthetic, **summary.to_json(), **(report_context or {})})
     from .report_html import render_report
 
     (out / "report.html").write_text(render_report(

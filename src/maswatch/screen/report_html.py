@@ -1,8 +1,10 @@
-"""Self-contained HTML screening report with hand-drawn inline SVG (no plotting library).
+"""Self-contained HTML screening report; charts are inline SVG from :mod:`maswatch.render`.
 
-Counts by alert level, agreement between instruments, score distributions, example
-timelines, the unit report and (with ground truth) sensitivity/PPV/lead time. Every page
-says SYNTHETIC when the data are synthetic. Presentation only: nothing is decided here.
+Counts by alert level, agreement between instruments, score distributions (incomplete
+points counted apart), the most severe episodes each drawn over its own window (key labs
+with the instruments' cut-offs, the HScore as its possible range, the alert level behind),
+the unit report and (with ground truth) sensitivity/PPV/lead time. Every page says
+SYNTHETIC when the data are synthetic. Presentation only: nothing is decided here.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import datetime as _dt
 import html
 import math
 
-import numpy as np
 import pyarrow as pa
 
 from .. import alerts
+from ..analytes import get as analyte
+from ..display import unit_text
 from ..instruments import INSTRUMENTS
-from ..instruments.hscore import CUTOFF as HSCORE_CUTOFF, MAX_SCORE as HSCORE_MAX
+from ..render import (LEVEL_FILLS, Marker, Series, Threshold, TimeAxis, bar_chart, histogram, level_bands,
+                      time_series_chart)
+from ..render.cutoffs import HSCORE, SCORE_CUTOFFS, cutoffs
 
 _LEVEL_COLOURS = ("#9e9e9e", "#f2c200", "#f28c28", "#d32f2f")
 _CSS = """
@@ -26,77 +31,96 @@ table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;paddi
 th{background:#f4f4f4} td.l,th.l{text-align:left}
 .synthetic{background:#b71c1c;color:#fff;font-weight:bold;padding:.5em 1em;margin:1em 0;letter-spacing:.05em}
 .note{color:#555;font-size:.9em} svg{display:block;margin:.5em 0}
+.episode{break-inside:avoid-page}
+@media print{.synthetic{border:3px solid #000;color:#000;background:#fff} h2{break-after:avoid}}
 """
+WINDOW_BEFORE = _dt.timedelta(days=7)
+WINDOW_AFTER = _dt.timedelta(days=14)
+"""Each example episode is drawn from 7 days before its start to 14 days after its end, clipped
+to the patient's data: the build-up, the episode and the response."""
+EPISODE_LABS = (("ferritin", True), ("platelets", False), ("fibrinogen", False), ("ast", True))
+"""The key labs of an episode chart (analyte id, log scale): the 2016 criteria's laboratory items.
+Ferritin and AST span orders of magnitude in MAS, so a log scale keeps their cut-offs readable."""
 
 
 def _e(x) -> str:
     return html.escape(str(x))
 
 
-def _bar_chart(labels, values, colours=None, width=520, height=180, title="") -> str:
-    n = len(values)
-    vmax = max(max(values), 1)
-    bw = (width - 60) / max(n, 1)
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="{_e(title)}">']
-    for i, (lab, v) in enumerate(zip(labels, values)):
-        h = (height - 20) * v / vmax
-        x = 50 + i * bw
-        c = colours[i] if colours else "#4a78b5"
-        parts.append(f'<rect x="{x + 4:.1f}" y="{height - h:.1f}" width="{bw - 8:.1f}" height="{h:.1f}" fill="{c}"/>')
-        parts.append(f'<text x="{x + bw / 2:.1f}" y="{height - h - 4:.1f}" font-size="11" text-anchor="middle">{v:,}</text>')
-        parts.append(f'<text x="{x + bw / 2:.1f}" y="{height + 14:.1f}" font-size="11" text-anchor="middle">{_e(lab)}</text>')
-    parts.append(f'<line x1="50" y1="{height}" x2="{width - 10}" y2="{height}" stroke="#333"/>')
-    parts.append("</svg>")
+def _window(times: list, start: _dt.datetime, end: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime]:
+    lo, hi = max(start - WINDOW_BEFORE, times[0]), min(end + WINDOW_AFTER, times[-1])
+    if hi <= lo:  # a single point: an hour either side, so the axis has a width
+        lo, hi = lo - _dt.timedelta(hours=1), hi + _dt.timedelta(hours=1)
+    return lo, hi
+
+
+def _first_of_each_value(times: list, values: list, codes: list) -> tuple[list, list, list]:
+    """The points carry the value in use at each evaluation time (carried forward within its
+    look-back); draw each value once, at the first point that used it."""
+    out_t, out_v, out_c, prev = [], [], [], object()
+    for t, v, c in zip(times, values, codes):
+        if v is not None and v != prev:
+            out_t.append(t)
+            out_v.append(v)
+            out_c.append(bool(c) and (int(c) & 7) != 0)  # a comparator: the value is a bound, not a result
+        prev = v
+    return out_t, out_v, out_c
+
+
+def _episode_charts(series: dict, episode: dict, synthetic: bool) -> str:
+    times = list(series["time"])
+    if not times:
+        return "<p class='note'>No evaluation points kept for this episode.</p>"
+    start, end = episode["start"], episode["end"]
+    lo, hi = _window(times, start, end)
+    axis = TimeAxis(lo, hi, "date (UTC)")
+    levels = [alerts.LEVELS[int(x)] for x in series["alert_level"]]
+    bands = level_bands(times, levels, times[-1], LEVEL_FILLS)
+    markers = [Marker(start, f"episode {episode['episode']} start"), Marker(end, "end")]
+    tag = " — SYNTHETIC" if synthetic else ""
+    note = ("Background: alert level at each time (its name is written in the band). "
+            "Each value is drawn once, at the first evaluation point that used it.")
+    parts = []
+    for aid, log in EPISODE_LABS:
+        a = analyte(aid)
+        t, v, c = _first_of_each_value(times, series[f"v__{aid}"], series[f"c__{aid}"])
+        unit, name = unit_text(a.canonical_unit), a.label.split(" (")[0]  # "AST (aspartate ...)" -> "AST"
+        parts.append(time_series_chart(
+            [Series(name, t, v, censored=c)], title=f"{name}, {episode['patient_id']} episode "
+            f"{episode['episode']}{tag}", y_label=name, unit=unit, axis=axis, log=log,
+            thresholds=cutoffs(aid), bands=bands, markers=markers, note=note + (" SYNTHETIC data." if synthetic else "")))
+    parts.append(time_series_chart(
+        [Series("HScore", times, low=series["hscore__score_min"], high=series["hscore__score_max"])],
+        title=f"HScore, {episode['patient_id']} episode {episode['episode']}{tag}", y_label="HScore", unit="points",
+        axis=axis, thresholds=HSCORE, bands=bands, markers=markers,
+        note="Shaded: the range of scores still possible given the missing inputs; solid line = lowest, "
+             "dashed = highest possible." + (" SYNTHETIC data." if synthetic else "")))
     return "".join(parts)
 
 
-def _histogram(counts, low, high, xlabel, width=520, height=160) -> str:
-    counts = list(counts)
-    n = len(counts)
-    vmax = max(max(counts), 1) if counts else 1
-    bw = (width - 60) / max(n, 1)
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="{_e(xlabel)}">']
-    for i, v in enumerate(counts):
-        h = (height - 10) * v / vmax
-        parts.append(f'<rect x="{50 + i * bw:.1f}" y="{height - h:.1f}" width="{max(bw - 1, 1):.1f}" '
-                     f'height="{h:.1f}" fill="#4a78b5"><title>{v:,}</title></rect>')
-    parts.append(f'<line x1="50" y1="{height}" x2="{width - 10}" y2="{height}" stroke="#333"/>')
-    for frac in (0, 0.5, 1):
-        x = 50 + frac * (width - 60)
-        parts.append(f'<text x="{x:.1f}" y="{height + 14}" font-size="11" text-anchor="middle">'
-                     f'{low + frac * (high - low):g}</text>')
-    parts.append(f'<text x="{width / 2:.0f}" y="{height + 32}" font-size="11" text-anchor="middle">{_e(xlabel)}</text>')
-    parts.append(f'<text x="45" y="12" font-size="11" text-anchor="end">{vmax:,}</text></svg>')
-    return "".join(parts)
-
-
-def _timeline(series: dict, title: str, width=700, height=170) -> str:
-    t = np.array([x.timestamp() for x in series["time"]], dtype=np.float64)
-    if t.size == 0:
-        return ""
-    t0, t1 = float(t.min()), float(t.max())
-    span = max(t1 - t0, 1.0)
-    x = 50 + (t - t0) / span * (width - 70)
-    parts = [f'<svg width="{width}" height="{height + 30}" role="img" aria-label="{_e(title)}">']
-    lev = np.array(series["alert_level"], dtype=np.int64)
-    for xi, lv in zip(x, lev):
-        parts.append(f'<rect x="{xi - 2:.1f}" y="{height - 12}" width="4" height="10" fill="{_LEVEL_COLOURS[lv]}"/>')
-    hs = np.array([np.nan if v is None else v for v in series["hscore__score_min"]], dtype=np.float64)
-    ok = ~np.isnan(hs)
-    if ok.any():
-        y = height - 20 - hs / HSCORE_MAX * (height - 40)
-        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x[ok], y[ok]))
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="#4a78b5" stroke-width="1.5"/>')
-        y_cut = height - 20 - HSCORE_CUTOFF / HSCORE_MAX * (height - 40)
-        parts.append(f'<line x1="50" y1="{y_cut:.1f}" x2="{width - 20}" y2="{y_cut:.1f}" stroke="#d32f2f" '
-                     f'stroke-dasharray="4 3"/><text x="48" y="{y_cut:.1f}" font-size="10" '
-                     f'text-anchor="end">{HSCORE_CUTOFF}</text>')
-    d0 = _dt.datetime.fromtimestamp(t0, _dt.timezone.utc).strftime("%Y-%m-%d")
-    d1 = _dt.datetime.fromtimestamp(t1, _dt.timezone.utc).strftime("%Y-%m-%d")
-    parts.append(f'<text x="50" y="{height + 14}" font-size="11">{d0}</text>'
-                 f'<text x="{width - 20}" y="{height + 14}" font-size="11" text-anchor="end">{d1}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _histograms(hists: dict) -> str:
+    out = ["<h2>Score distributions</h2><p class='note'>Each evaluation point whose laboratory inputs of the "
+           "score are all present, counted by its lowest possible score (bars); the highest possible score "
+           "differs only by bedside findings and marrow, which laboratory data cannot settle, and is given in "
+           "the table. Points lacking a laboratory input are counted apart and not drawn: their lower bound "
+           "would reflect what was not measured.</p>"]
+    for col, h in hists.items():
+        counts, n = h["counts"], len(h["counts"])
+        edges = [h["low"] + i * (h["high"] - h["low"]) / n for i in range(n + 1)]
+        drawn, missing, novalue = sum(counts), h["not_drawn_missing_lab_input"], h["not_drawn_no_value"]
+        total = drawn + missing + novalue
+        pct = f" ({missing / total:.0%} of points)" if total else ""
+        out.append(f"<h3>{_e(h['label'])}</h3>")
+        marks = SCORE_CUTOFFS.get(h.get("instrument", ""), ())
+        if h.get("log10"):
+            marks = tuple(Threshold(math.log10(m.value), f"{m.label}: ratio {m.value:g}") for m in marks)
+        out.append(histogram(counts, edges, title=f"{h['label']}: evaluation points by lowest possible score",
+                             x_label=f"{h['label']}, lowest possible", y_label="evaluation points", marks=marks,
+                             not_drawn=[("missing a laboratory input", missing), ("no value", novalue)]))
+        out.append(f"<p class='note'>{drawn:,} points drawn; {missing:,} points{pct} lack one of "
+                   f"{_e(', '.join(h['lab_inputs']))} and are not drawn"
+                   + (f"; {novalue:,} have no value" if novalue else "") + ".</p>")
+    return "".join(out)
 
 
 def _agreement_table(names, both, diag_label) -> str:
@@ -139,16 +163,20 @@ def render_report(*, summary, episodes: pa.Table, episode_rows: int, unit_report
             f'({_e(context.get("kind", ""))}), engine {_e(context.get("engine", ""))}. '
             "Decision support only: an episode is evidence for a clinician to review, not a diagnosis. "
             "Alert levels are maswatch's composition of published instruments and HEURISTIC trend signals "
-            "(criteria.md §8, not validated); episodes use an ASSUMPTION gap "
+            "(docs/clinical/criteria.md §8, not validated); episodes use an ASSUMPTION gap "
             f'({_e(context.get("episode_gap_hours", ""))} h).</p>']
     body.append("<h2>Counts by alert level</h2>")
     body.append(f"<p>{s['points']:,} evaluation points, {s['patients']:,} patients, {s['episodes']:,} episodes "
                 f"(level ≥ {_e(context.get('episode_min_level', 'concern'))}); "
                 f"{s['preliminary_points']:,} points use a preliminary result.</p>")
     body.append("<h3>Patients by peak alert level</h3>")
-    body.append(_bar_chart(list(alerts.LEVELS), list(s["patients_by_peak_alert_level"].values()), _LEVEL_COLOURS))
+    body.append(bar_chart(list(alerts.LEVELS), list(s["patients_by_peak_alert_level"].values()),
+                          title="Patients by peak alert level", y_label="patients", x_label="peak alert level",
+                          fills=_LEVEL_COLOURS))
     body.append("<h3>Evaluation points by alert level</h3>")
-    body.append(_bar_chart(list(alerts.LEVELS), list(s["points_by_alert_level"].values()), _LEVEL_COLOURS))
+    body.append(bar_chart(list(alerts.LEVELS), list(s["points_by_alert_level"].values()),
+                          title="Evaluation points by alert level", y_label="evaluation points", x_label="alert level",
+                          fills=_LEVEL_COLOURS))
     body.append("<h2>Instruments</h2><table><tr><th class='l'>instrument</th><th>met</th><th>indeterminate</th>"
                 "<th>not met</th><th class='l'>reference</th></tr>")
     for iid, v in s["verdicts"].items():
@@ -159,18 +187,19 @@ def render_report(*, summary, episodes: pa.Table, episode_rows: int, unit_report
     body.append(_agreement_table(s["instruments"], s["both_met_patients"], "patients"))
     body.append("<h3>Evaluation points</h3>")
     body.append(_agreement_table(s["instruments"], s["both_met_points"], "points"))
-    body.append("<h2>Score distributions (guaranteed lower bound of each score)</h2>")
-    labels = {"hscore__score_min": "HScore", "ms_score__score_min": "MS score",
-              "mh_score__score_min": "MH score", "ferritin_esr__ratio_min": "log10 ferritin:ESR ratio"}
-    for col, h in s["histograms"].items():
-        body.append(f"<h3>{_e(labels.get(col, col))}</h3>" + _histogram(h["counts"], h["low"], h["high"], labels.get(col, col)))
-    body.append("<h2>Example timelines</h2><p class='note'>The most severe episodes: HScore lower bound (line, "
-                f"dashed = {HSCORE_CUTOFF} cut-off) and alert level per point (ticks: grey none, yellow watch, orange concern, "
-                "red alert).</p>")
+    body.append(_histograms(s["histograms"]))
+    body.append("<h2>The most severe episodes</h2><p class='note'>Each episode over its own window: from "
+                f"{WINDOW_BEFORE.days} days before its start to {WINDOW_AFTER.days} days after its end (clipped to the "
+                "patient's data). Ferritin on a log scale; platelets, fibrinogen and AST; dashed red lines are the "
+                "instruments' published cut-offs (labelled at the right; docs/clinical/criteria.md §1, §2, §3 and §7); the HScore is "
+                "drawn as the range still possible while inputs are missing, with its cut-off; the background shows "
+                "the alert level at each time, its name written in the band.</p>")
     for ex in summary.examples:
         ep = ex["episode"]
-        title = f"{ep['patient_id']} episode {ep['episode']} (peak {alerts.LEVELS[ep['peak_alert_level']]})"
-        body.append(f"<h3>{_e(title)}{' — SYNTHETIC' if synthetic else ''}</h3>" + _timeline(ex["series"], title))
+        title = (f"{ep['patient_id']} episode {ep['episode']}: {ep['start']:%Y-%m-%d %H:%M} to {ep['end']:%Y-%m-%d %H:%M}"
+                 f" UTC (peak {alerts.LEVELS[ep['peak_alert_level']]})")
+        body.append(f"<section class='episode'><h3>{_e(title)}{' — SYNTHETIC' if synthetic else ''}</h3>"
+                    + _episode_charts(ex["series"], ep, synthetic) + "</section>")
     if metrics is not None:
         body.append(f"<h2>Sensitivity, PPV and lead time — {_e(metrics['label'])}</h2>")
         body.append(f"<p class='note'>{metrics['mas_labels']:,} labelled MAS episodes (ground truth from the "

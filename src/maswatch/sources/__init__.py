@@ -15,6 +15,7 @@ from typing import Literal
 import duckdb
 
 from ..errors import InputError
+from ._files import MALFORMED, keep_try_casts, malformed_rows
 from .normalised import OBS_COLUMNS, LoadedSource
 
 KINDS = ("long", "omop", "mimic", "fhir")
@@ -33,7 +34,13 @@ def load(kind: Literal["long", "omop", "mimic", "fhir"], path: str | Path,
         from .fhir import load_fhir as reader
     else:
         raise InputError("kind", f"unknown source kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return reader(path, con)
+    if kind == "fhir":  # JSON fields are cast in SQL (CSV files: see _files.check_csv)
+        keep_try_casts(con)
+    con.execute(f"DROP TABLE IF EXISTS {MALFORMED}")
+    loaded = reader(path, con)
+    # CSV rows refused by the parser (wrong number of fields), counted by file
+    loaded.defects += [(kind, file, None, "malformed row", rows) for file, rows, _ in malformed_rows(con)]
+    return loaded
 
 
 __all__ = ["load", "LoadedSource", "KINDS", "OBS_COLUMNS"]

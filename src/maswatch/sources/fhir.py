@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from . import codes
-from ._files import require_path, sql_str
+from ._files import file_sql, require_path, sql_str
 from .long import register_code_tables
 from .normalised import (
     CONDITION_COLUMNS, MEDICATION_COLUMNS, PATIENT_COLUMNS, LoadedSource, comparator_sql, normalise,
@@ -25,15 +25,11 @@ from .normalised import (
 )
 from ..errors import InputError
 
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-ICD10 = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
-V2_YESNO = "http://terminology.hl7.org/CodeSystem/v2-0136"
-SNOMED = "http://snomed.info/sct"
-MASWATCH_ANALYTE = "urn:maswatch:analyte"      # quantities without a verified LOINC (sCD25, IL-18, CXCL9)
-MASWATCH_FINDING = "urn:maswatch:finding"      # bedside findings (fever, hepatomegaly, ...)
-MASWATCH_CONDITION = "urn:maswatch:condition"  # timeline condition codes (sjia, ...)
-BODY_WEIGHT_LOINC = "29463-7"                   # LOINC Body weight (FHIR vital-signs profile)
+# Code systems and code tables: one set for every FHIR path (data/fhir_codes.toml via maswatch.fhir.codes).
+from ..fhir.codes import (  # noqa: E402,F401  (re-exported: writers.py and tests import them from here)
+    ATC, BODY_WEIGHT_LOINC, ICD10, LOINC, MASWATCH_ANALYTE, MASWATCH_CONDITION, MASWATCH_FINDING, RXNORM, SNOMED, UCUM,
+    V2_YESNO, drug_by_code, finding_by_snomed,
+)
 
 _CODING = """'[{"system":"VARCHAR","code":"VARCHAR","display":"VARCHAR"}]'"""
 
@@ -69,7 +65,7 @@ def resource_files(root: Path, resource: str) -> list[Path]:
 def scan_ndjson(files: list[Path], resource: str, fields: dict[str, str]) -> str:
     cols = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in fields.items()) + "}"
     parts = [
-        f"SELECT *, {i << 40} + row_number() OVER () - 1 AS _mw_seq FROM read_json({sql_str(f)}, "
+        f"SELECT *, {i << 40} + row_number() OVER () - 1 AS _mw_seq FROM read_json({file_sql(f)}, "
         f"format = 'newline_delimited', columns = {cols})"
         for i, f in enumerate(files)
     ]
@@ -98,10 +94,14 @@ def load_fhir(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
                          "MedicationRequest)")
     register_code_tables(con)
     codes.register(con)
+    _register_drug_codes(con)
     rel = scan_ndjson(obs_files, "Observation", OBSERVATION_FIELDS)
     coding = "r.code->'coding'"
     loinc = _code_of(coding, LOINC)
-    own = f"coalesce({_code_of(coding, MASWATCH_ANALYTE)}, {_code_of(coding, MASWATCH_FINDING)})"
+    snomed_finding = " ".join(f"WHEN {sql_str(c)} THEN {sql_str(f[0])}" for c, f in finding_by_snomed().items()
+                              if len(f) == 1)  # coded bedside findings (fhir_codes.toml); multi-finding codes: R4 reader
+    own = (f"coalesce({_code_of(coding, MASWATCH_ANALYTE)}, {_code_of(coding, MASWATCH_FINDING)}, "
+           f"CASE {_code_of(coding, SNOMED)} {snomed_finding} END)")
     vq = "r.valueQuantity"
     yes_no = _code_of("r.valueCodeableConcept->'coding'", V2_YESNO)
     unit = (f"(CASE WHEN {vq}->>'system' = {sql_str(UCUM)} AND {vq}->>'code' IS NOT NULL "
@@ -172,6 +172,13 @@ def _conditions(con, root: Path) -> dict:
         "SELECT count(*) FROM _mw_conditions_all WHERE code IS NULL").fetchall()[0][0]}
 
 
+def _register_drug_codes(con) -> None:
+    """Temp table ``_mw_drug_codes(system, code, drug)``: RxNorm ingredient and ATC codes (fhir_codes.toml)."""
+    rows = [(sys, code, drug) for (sys, code), drug in drug_by_code().items()]
+    con.execute("CREATE OR REPLACE TEMP TABLE _mw_drug_codes (system VARCHAR, code VARCHAR, drug VARCHAR)")
+    con.executemany("INSERT INTO _mw_drug_codes VALUES (?, ?, ?)", rows)
+
+
 _PER_DAY = "CASE lower(x->'timing'->'repeat'->>'periodUnit') WHEN 'd' THEN 1.0 WHEN 'h' THEN 24.0 WHEN 'min' THEN 1440.0 WHEN 'wk' THEN 1.0 / 7 END"
 
 
@@ -179,11 +186,16 @@ def _medications(con, root: Path) -> dict:
     parts = []
     name = ("coalesce(r.medicationCodeableConcept->>'text', "
             f"from_json(r.medicationCodeableConcept->'coding', {_CODING})[1].display)")
+    rx, atc = (_code_of("r.medicationCodeableConcept->'coding'", RXNORM),
+               _code_of("r.medicationCodeableConcept->'coding'", ATC))
+    drug = (f"coalesce((SELECT d.drug FROM _mw_drug_codes d WHERE d.system = {sql_str(RXNORM)} AND d.code = trim({rx})), "
+            f"(SELECT d.drug FROM _mw_drug_codes d WHERE d.system = {sql_str(ATC)} AND d.code = upper(trim({atc}))), "
+            f"{codes.drug_sql(name)})")
     admin = resource_files(root, "MedicationAdministration")
     if admin:
         rel = scan_ndjson(admin, "MedicationAdministration", MED_FIELDS)
         parts.append(f"""
-            SELECT {_subject('r.subject')} AS patient_id, {codes.drug_sql(name)} AS drug,
+            SELECT {_subject('r.subject')} AS patient_id, {drug} AS drug,
                    {time_sql("coalesce(r.effectiveDateTime, r.effectivePeriod->>'start')", 'VARCHAR')} AS start,
                    {time_sql("r.effectivePeriod->>'end'", 'VARCHAR')} AS "end",
                    TRY_CAST(r.dosage->'dose'->>'value' AS DOUBLE) AS dose_value,
@@ -197,7 +209,7 @@ def _medications(con, root: Path) -> dict:
         rel = scan_ndjson(req, "MedicationRequest", MED_FIELDS)
         x = "r.dosageInstruction->0"
         parts.append(f"""
-            SELECT {_subject('r.subject')} AS patient_id, {codes.drug_sql(name)} AS drug,
+            SELECT {_subject('r.subject')} AS patient_id, {drug} AS drug,
                    {time_sql(f"coalesce({x}->'timing'->'repeat'->'boundsPeriod'->>'start', r.authoredOn)", 'VARCHAR')} AS start,
                    {time_sql(f"{x}->'timing'->'repeat'->'boundsPeriod'->>'end'", 'VARCHAR')} AS "end",
                    TRY_CAST({x}->'doseAndRate'->0->'doseQuantity'->>'value' AS DOUBLE) AS dose_value,

@@ -57,7 +57,7 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
             raise missing_table("long", p, "observations", TABLES)
     else:
         files = [p]
-    rel = scan_sql(files)
+    rel = scan_sql(files, con)
     cols = columns(con, rel)
     require_columns("observations", cols, ["patient_id", "time", "value", "unit"], OBS_EXPECTED)
     require_one_of("observations", cols, ["loinc", "analyte"], OBS_EXPECTED)
@@ -86,18 +86,20 @@ def load_long(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource:
                "(SELECT l.analyte FROM _mw_loinc l WHERE l.loinc = trim(d.code_b)))")
     checked = normalise(con, "_mw_long_staged", "_mw_long", analyte, SOURCE_OF_KEY)
     extra = _side_tables(con, p if p.is_dir() else None)
+    defects = extra.pop("_defects", [])
     # text patient ids compare in the file as in ``obs``, so range filters can skip row groups
     ranges = patient_ranges(con, files, cols["patient_id"][0]) if cols["patient_id"][1] == "VARCHAR" else []
-    return LoadedSource("long", str(p), con, checked, extra, ranges)
+    return LoadedSource("long", str(p), con, checked, extra, ranges, defects)
 
 
 def _side_tables(con: duckdb.DuckDBPyConnection, root: Path | None) -> dict:
     codes.register(con)
     found = {t: (find_table(root, t) if root is not None else None)
              for t in ("patients", "conditions", "medications")}
+    extra: dict = {}
     # patients
     if found["patients"]:
-        rel = scan_sql(found["patients"])
+        rel = scan_sql(found["patients"], con)
         cols = columns(con, rel)
         require_columns("patients", cols, ["patient_id", "birth_date"], ["patient_id", "birth_date", "sex"])
         sex = _col(cols, "sex", cast="VARCHAR")
@@ -105,12 +107,15 @@ def _side_tables(con: duckdb.DuckDBPyConnection, root: Path | None) -> dict:
             SELECT CAST(r.patient_id AS VARCHAR) AS patient_id,
                    TRY_CAST(r.birth_date AS DATE) AS birth_date, lower({sex}) AS sex FROM {rel} r""",
                       PATIENT_COLUMNS)
+        # a birth date given but not a date: the age is unknown (never guessed), and counted
+        bad = con.execute(f"""SELECT count(*) FROM {rel} r WHERE nullif(trim(CAST(r.birth_date AS VARCHAR)), '')
+                              IS NOT NULL AND TRY_CAST(r.birth_date AS DATE) IS NULL""").fetchall()[0][0]
+        extra["_defects"] = [("long", "patients.birth_date", None, "invalid date", bad)] if bad else []
     else:
         register_view(con, "patients", None, PATIENT_COLUMNS)
-    extra = {}
     # conditions: our code column, else ICD-10 through condition_codes.toml
     if found["conditions"]:
-        rel = scan_sql(found["conditions"])
+        rel = scan_sql(found["conditions"], con)
         cols = columns(con, rel)
         require_columns("conditions", cols, ["patient_id", "onset"], ["patient_id", "code | icd10", "onset"])
         require_one_of("conditions", cols, ["code", "icd10"], ["patient_id", "code | icd10", "onset"])
@@ -132,7 +137,7 @@ def _side_tables(con: duckdb.DuckDBPyConnection, root: Path | None) -> dict:
     else:
         register_view(con, "conditions", None, CONDITION_COLUMNS)
     if found["medications"]:
-        rel = scan_sql(found["medications"])
+        rel = scan_sql(found["medications"], con)
         cols = columns(con, rel)
         expected = [c for c, _ in MEDICATION_COLUMNS]
         require_columns("medications", cols, ["patient_id", "drug", "start"], expected)

@@ -88,14 +88,14 @@ def load_mimic(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource
     files = find_table(hosp, "labevents")
     if files is None:
         raise missing_table("mimic", hosp, "labevents", TABLES)
-    rel = scan_sql(files)
+    rel = scan_sql(files, con)
     cols = columns(con, rel)
     require_columns("labevents", cols, ["subject_id", "itemid", "charttime", "valuenum", "valueuom"], LABEVENTS)
     parts = [_events_sql(rel, cols, "", "lab-", "labevent_id")]
     extra = {"chartevents_read": False}
     chart = find_table(icu, "chartevents") if icu is not None else None
     if chart:
-        crel = scan_sql(chart)
+        crel = scan_sql(chart, con)
         ccols = columns(con, crel)
         require_columns("chartevents", ccols, ["subject_id", "charttime", "itemid", "valuenum", "valueuom"],
                         CHARTEVENTS)
@@ -112,7 +112,7 @@ def load_mimic(path: str | Path, con: duckdb.DuckDBPyConnection) -> LoadedSource
     pfiles = find_table(hosp, "patients")
     if pfiles is None:
         raise missing_table("mimic", hosp, "patients", TABLES)
-    prel = scan_sql(pfiles)
+    prel = scan_sql(pfiles, con)
     pc = columns(con, prel)
     require_columns("patients", pc, PATIENTS, PATIENTS + ["(optional) dod"])
     # MIMIC gives only the age in a shifted anchor year; birth ~ 1 January of
@@ -136,13 +136,13 @@ def _diagnoses(con, hosp: Path) -> dict:
     if files is None:
         register_view(con, "conditions", None, CONDITION_COLUMNS)
         return {"conditions_unmapped": 0}
-    rel = scan_sql(files)
+    rel = scan_sql(files, con)
     cols = columns(con, rel)
     require_columns("diagnoses_icd", cols, ["subject_id", "hadm_id", "icd_code", "icd_version"],
                     ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"])
     adm = find_table(hosp, "admissions")
     if adm:
-        arel = scan_sql(adm)
+        arel = scan_sql(adm, con)
         acols = columns(con, arel)
         require_columns("admissions", acols, ["hadm_id", "admittime"], ["subject_id", "hadm_id", "admittime"])
         onset_join = f"LEFT JOIN {arel} a ON CAST(a.hadm_id AS VARCHAR) = CAST(r.hadm_id AS VARCHAR)"

@@ -142,7 +142,8 @@ def round_significant_sql(x: str, digits: int = analytes.SIGNIFICANT_DIGITS) -> 
 UNIT_MAP_SCHEMA = pa.schema([
     ("a_key", pa.string()), ("b_key", pa.string()), ("unit_key", pa.string()), ("analyte", pa.string()),
     ("subtract", pa.float64()), ("multiply", pa.float64()), ("divide", pa.float64()), ("is_identity", pa.bool_()),
-    ("value_low", pa.float64()), ("value_high", pa.float64()), ("is_binary", pa.bool_()), ("reason", pa.string()),
+    ("value_low", pa.float64()), ("value_high", pa.float64()), ("zero_low", pa.float64()), ("zero_high", pa.float64()),
+    ("is_binary", pa.bool_()), ("reason", pa.string()),
     ("key_id", pa.int32()), ("analyte_code", pa.int16()),
 ])
 
@@ -198,7 +199,7 @@ def raw_bounds(conv: analytes.Conversion, lo: float, hi: float) -> tuple[float, 
 
 
 def unit_rule(analyte: str, unit: str | None) -> tuple[analytes.Conversion | None, tuple[float, float], bool, str | None]:
-    """(conversion, plausible range, values must be 0/1, drop reason) for one pair."""
+    """(conversion, reported bounds (``Analyte.bounds``), values must be 0/1, drop reason) for one pair."""
     missing = unit is None or not unit.strip()
     if analyte in FINDING_IDS:
         # A finding is a yes/no; a unit on it means the row is not what we think it is.
@@ -211,14 +212,14 @@ def unit_rule(analyte: str, unit: str | None) -> tuple[analytes.Conversion | Non
         return conv, WEIGHT_PLAUSIBLE, False, None if conv else "unknown unit"
     a = analytes.get(analyte)
     if missing:
-        return None, a.plausible, False, "missing unit"
+        return None, a.bounds, False, "missing unit"
     folded = analytes.fold_unit(unit)
     conv = analytes._folded_units(analyte).get(folded)
     if conv is not None:
-        return conv, a.plausible, False, None
+        return conv, a.bounds, False, None
     if folded in analytes._folded_refused(analyte):
-        return None, a.plausible, False, "refused unit"
-    return None, a.plausible, False, "unknown unit"
+        return None, a.bounds, False, "refused unit"
+    return None, a.bounds, False, "unknown unit"
 
 
 @lru_cache(maxsize=None)
@@ -226,9 +227,13 @@ def _rule(analyte: str, unit: str | None) -> dict:
     conv, (lo, hi), binary, reason = unit_rule(analyte, unit)
     c = conv or analytes.Conversion()
     v_lo, v_hi = raw_bounds(c, lo, hi) if reason is None and not c.is_identity else (lo, hi)
+    # where a count of 0 is reported (Analyte.zero_reported), the source values that convert
+    # to exactly 0 are accepted too: an interval of its own (empty otherwise)
+    zero_ok = reason is None and analyte in analytes.registry() and analytes.get(analyte).zero_reported
+    z_lo, z_hi = raw_bounds(c, 0.0, 0.0) if zero_ok else (math.inf, -math.inf)
     return {"analyte": analyte, "subtract": c.subtract, "multiply": c.multiply, "divide": c.divide,
-            "is_identity": c.is_identity, "value_low": v_lo, "value_high": v_hi, "is_binary": binary,
-            "reason": reason}
+            "is_identity": c.is_identity, "value_low": v_lo, "value_high": v_hi, "zero_low": z_lo,
+            "zero_high": z_hi, "is_binary": binary, "reason": reason}
 
 
 def unit_map_table(keys) -> pa.Table:
@@ -241,7 +246,8 @@ def unit_map_table(keys) -> pa.Table:
                "analyte_code": None if analyte is None else KNOWN_IDS.index(analyte)}
         if analyte is None:
             rows.append({**key, "analyte": None, "subtract": 0.0, "multiply": 1.0, "divide": 1.0,
-                         "is_identity": True, "value_low": None, "value_high": None, "is_binary": False,
+                         "is_identity": True, "value_low": None, "value_high": None, "zero_low": None,
+                         "zero_high": None, "is_binary": False,
                          "reason": "unmapped code"})
         else:
             rows.append({**key, **_rule(analyte, unit)})
@@ -262,8 +268,9 @@ _TINY = 1e-250
 
 
 def _plausible_sql(s: str = "s", m: str = "m") -> str:
-    """Plausible, tested on the source value against the exact source-unit bounds."""
-    return (f"{s}.value BETWEEN {m}.value_low AND {m}.value_high "
+    """Plausible, tested on the source value against the exact source-unit bounds (the SQL
+    twin of ``Analyte.plausible_mask``: inside the reported bounds, or 0 where zero_reported)."""
+    return (f"({s}.value BETWEEN {m}.value_low AND {m}.value_high OR {s}.value BETWEEN {m}.zero_low AND {m}.zero_high) "
             f"AND (NOT {m}.is_binary OR {s}.value IN (0.0, 1.0)) "
             f"AND (CASE WHEN {m}.is_identity OR abs({s}.value - {m}.subtract) >= {_TINY} THEN true "
             f"ELSE isfinite({_convert_sql(s + '.value', m)}) END)")
@@ -322,6 +329,17 @@ class LoadedSource:
     extra_counts: dict = field(default_factory=dict)
     patient_ranges: list[str] = field(default_factory=list)
     """Boundaries of patient ranges the engine may screen one after another (``_files.patient_ranges``)."""
+    defects: list[tuple] = field(default_factory=list)
+    """Rows refused outside the observation checks, as unit-report rows (source, source_code,
+    source_unit, reason, rows): ``malformed row`` (a CSV row with the wrong number of fields;
+    source_code = the file) and ``invalid date`` (source_code = ``patients.birth_date``)."""
+
+    def _with_defects(self, report: pa.Table) -> pa.Table:
+        if not self.defects:
+            return report
+        extra = pa.table({name: [row[i] for row in self.defects] for i, name in enumerate(
+            ("source", "source_code", "source_unit", "reason", "rows"))}, schema=report.schema)
+        return pa.concat_tables([report, extra])
 
     @cached_property
     def _summary(self) -> pa.Table:
@@ -335,7 +353,7 @@ class LoadedSource:
         """Dropped rows by (source, source_code, source_unit, reason) with counts (computed on first use)."""
         t = self._summary
         import pyarrow.compute as pc
-        return t.filter(pc.is_valid(t["reason"]))
+        return self._with_defects(t.filter(pc.is_valid(t["reason"])))
 
     def unit_report_from(self, row_drops: pa.Table) -> pa.Table:
         """:attr:`unit_report` without a scan of its own: rows of unusable codes and units
@@ -376,7 +394,7 @@ class LoadedSource:
 
     def report_units(self, row_drops: pa.Table | None = None) -> pa.Table:
         """The unit report: from a screen's counted ``row_drops`` when it has them, else by its own scan."""
-        return self.unit_report if row_drops is None else self.unit_report_from(row_drops)
+        return self.unit_report if row_drops is None else self._with_defects(self.unit_report_from(row_drops))
 
     @cached_property
     def counts(self) -> dict[str, int]:
@@ -394,6 +412,8 @@ class LoadedSource:
         for t in ("patients", "conditions", "medications"):
             out[t] = self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
         out.update(self.extra_counts)
+        out["malformed_rows"] = sum(d[4] for d in self.defects if d[3] == "malformed row")
+        out["invalid_dates"] = sum(d[4] for d in self.defects if d[3] == "invalid date")
         return out
 
 

@@ -61,7 +61,7 @@ class _Tables:
             return (f'(SELECT *, row_number() OVER () - 1 AS _mw_seq '
                     f'FROM {self.db}."{hit[0]}"."{hit[1]}")')
         files = find_table(self.root, name)
-        return scan_sql(files) if files else None
+        return scan_sql(files, self.con) if files else None
 
 
 def _c(cols: dict, name: str) -> str:

@@ -1,7 +1,7 @@
 """Every number the synthetic-cohort generator draws from, with its source and status.
 
 Sources are sections of ``shared/clinical/distributions.md`` (``D§``) and
-``criteria.md`` (``C§``). Status follows that file:
+``docs/clinical/criteria.md`` (``C§``). Status follows that file:
 
 - ``VERIFIED``   a published number used as printed (median, frequency, time);
 - ``derived``    a parameter computed from published numbers (e.g. log-normal sigma from

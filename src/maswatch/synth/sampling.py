@@ -39,7 +39,7 @@ ST_FINAL, ST_PRELIM, ST_AMENDED, ST_EIE = 0, 1, 2, 4
 COMPARATORS = (None, "<", "<=", ">=", ">")
 LOINC = tuple((analytes.get(v).loinc[0] if analytes.get(v).loinc else None) if v in analytes.registry()
               else None for v in VARIABLES)
-# the registry lists no LOINC for scd25/il18/cxcl9 (codes UNVERIFIED, criteria.md §15): emitted as null
+# the registry lists no LOINC for scd25/il18/cxcl9 (codes UNVERIFIED, docs/clinical/criteria.md §15): emitted as null
 
 # ---- per-site unit tables -------------------------------------------------------------
 UNITS: list[str] = []

@@ -9,11 +9,12 @@ treatment and response, episodes).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import jsondoc
 from ..errors import InputError
 from ..treatment import Medication, parse_medications
 from .model import FORMAT, Condition, Observation, Patient, TimelineDoc, validate
@@ -44,9 +45,26 @@ class Timeline:
         return self.doc.synthetic
 
 
-def parse(obj: Any) -> Timeline:
-    """Validate a timeline object strictly; raise InputError naming the first bad field."""
+MAX_CLOCK_SKEW = timedelta(hours=24)
+"""A result may be dated this far after the reading time (clocks and time zones differ);
+later, it is refused as a typo rather than assessed (docs/limits.md)."""
+
+
+def parse(obj: Any, *, not_after: datetime | None = None) -> Timeline:
+    """Validate a timeline object strictly; raise InputError naming the first bad field.
+
+    ``not_after``: refuse an observation dated later (the caller passes its reading
+    time plus :data:`MAX_CLOCK_SKEW`; the core has no clock of its own).
+    """
     doc = validate(obj)
+    if not_after is not None:
+        for i, o in enumerate(doc.observations):
+            if o.time is not None and o.time > not_after:
+                raise InputError(f"observations[{i}].time",
+                                 f"{o.time.isoformat()} is later than {not_after.isoformat()} (the time of reading plus "
+                                 f"{MAX_CLOCK_SKEW.total_seconds() / 3600:g} h of clock skew): a result cannot come "
+                                 "from the future; check the year"
+                                 + (f" [observation id {jsondoc.shorten(o.id, 80)!r}]" if o.id else ""))
     table = build_table(doc.observations)
     meds = parse_medications(list(doc.medications))
     return Timeline(doc=doc, table=table, medications=meds)
@@ -55,16 +73,12 @@ def parse(obj: Any) -> Timeline:
 def load(path: str | Path) -> Timeline:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
-        raise InputError("FILE", f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError("FILE", f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    return parse(obj)
+        raise InputError("FILE", f"cannot read {jsondoc.shorten(path, 120)}: {exc.strerror or exc}") from None
+    return parse(jsondoc.read_json_bytes(data, what="timeline"))
 
 
 from .assess import Assessment, assess  # noqa: E402
 
-__all__ = ["FORMAT", "Assessment", "Timeline", "assess", "load", "parse"]
+__all__ = ["FORMAT", "MAX_CLOCK_SKEW", "Assessment", "Timeline", "assess", "load", "parse"]

@@ -5,8 +5,8 @@ definitions decide; this module builds the evaluation points once (one batch), r
 them once, and assembles the explainable result.
 
 Episodes. MAS onset is the first evaluation time at which a classification or
-diagnostic set (2016 sJIA-MAS criteria, HLH-2004, HScore, jSLE 2009 guidelines) is met
-in a patient it applies to — alert level ``alert`` (``alerts.CORE_INSTRUMENTS``). The
+diagnostic set (2016 sJIA-MAS criteria, HLH-2004 by its clinical route, HScore, jSLE 2009
+guidelines) is met in a patient it applies to — alert level ``alert`` (``alerts.CORE_INSTRUMENTS``). The
 episode lasts until remission (``treatment.response_status``); evaluation times after
 remission belong to a new monitoring segment, in which criteria met again start a new
 episode (recurrence), and alert de-duplication starts afresh.
@@ -15,22 +15,27 @@ episode (recurrence), and alert de-duplication starts afresh.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import alerts, report, trends
-from ..batch import CONTEXTS
+from .. import alerts, display, freshness, reading, report, trends
+from ..batch import CONTEXTS, FINDING_IDS
 from ..errors import InputError
+from ..diary.signs import FAMILY_SIGN_LOOKBACK_HOURS
 from ..instruments import INSTRUMENTS, InstrumentResult, evaluate_all
 from ..instruments._base import ItemResult
 from ..logic import VERDICT_NAMES
 from ..lookback import DEFAULT_LOOKBACK, Lookback
+from ..schemas.assessment import ASSESSMENT_SCHEMA
 from ..settings import DEFAULT, Settings
-from ..treatment import LabPoint, active_therapies, glucocorticoid_exposure, response_status, treatment_lines
+from ..treatment import active_therapies, glucocorticoid_exposure, treatment_lines
+from ..treatment.response import LabColumns, response_from_columns
 from .observations import from_us, iso, to_us
-from .points import Points, build_points, given_row, inputs_row
+from .observations import US_PER_HOUR, ObservationTable, Series
+from .points import Points, build_points, given_row, inputs_row, window_us
 
 if TYPE_CHECKING:
     from . import Timeline
@@ -43,9 +48,12 @@ DIFFERENTIAL = {
     "mh_score": "MAS vs primary (familial) HLH",
 }
 KEY_LABS = ("platelets", "ferritin", "ast", "fibrinogen", "wbc", "esr", "crp")
-"""Shown in each history row: the labs whose change matters most (criteria.md §8)."""
+"""Shown in each history row: the labs whose change matters most (docs/clinical/criteria.md §8)."""
 _VERDICTS = np.array(VERDICT_NAMES, dtype=object)
 _LEVELS = np.array(alerts.LEVELS, dtype=object)
+_HISTORY_KEYS = ("time", "alert_level", "level_from_fresh_results", "stale", "overdue", "notify", "episode", "segment",
+                 "result_time", "uses_preliminary", "labs", "verdicts", "scores")
+"""The keys of a history row, in output order (then ``explanation`` and ``tests_to_order`` on a notification)."""
 
 
 @dataclass
@@ -74,6 +82,17 @@ class Assessment:
     lookback: Lookback
     trend_config: trends.TrendConfig
     result_time: np.ndarray = field(default=None)  # bool: the point is a result time (else the requested 'at')
+    fresh_levels: np.ndarray = field(default=None)
+    """The level from the results inside their look-back windows alone (``levels`` may carry more)."""
+    stale: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per input key, bool per point: its latest result in the segment aged out of its window."""
+    overdue: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per analyte, bool per point: an episode is active and its latest result is older than due."""
+    carried: np.ndarray = field(default=None)
+    """bool per point: the level shown is above ``fresh_levels`` because results are stale."""
+    active: np.ndarray = field(default=None)
+    """bool per point: an episode is active (onset reached, remission not yet)."""
+    freshness: freshness.Freshness = field(default=freshness.DEFAULT_FRESHNESS)
 
     # ---------------------------------------------------------------- per-row pieces
     @property
@@ -119,32 +138,35 @@ class Assessment:
         return out
 
     def history_json(self) -> list[dict]:
-        times = iso_times(self.points.times)
-        lv = _LEVELS[self.levels].tolist()
-        verdicts = {iid: _VERDICTS[r.verdict].tolist() for iid, r in self.results.items()}
-        scores = {iid: _score_column(r) for iid, r in self.results.items()}
-        notify = self.notify.tolist()
-        prelim = self.points.preliminary.tolist()
-        seg = self.segment.tolist()
-        ep_no = _episode_numbers(self)
-        res_t = self.result_time.tolist()
+        """One row per evaluation time. Built column by column, then zipped into rows (one
+        ``dict(zip(...))`` per row and per nested object: no per-cell Python lookups)."""
+        n = self.n
         ids = list(self.results)
+        verdict_cols = [_VERDICTS[r.verdict].tolist() for r in self.results.values()]
+        scores = {iid: col for iid, r in self.results.items() if (col := _score_column(r)) is not None}
         b = self.points.batch
-        labs = {}
+        lab_names, lab_vals, lab_present = [], [], []
         for a in KEY_LABS:
             q = b.lab(a)
             if q.present.any():
                 col = np.array(json_numbers(q.value()), dtype=object)
                 col[q.present & ~q.exact] = "censored"
-                labs[a] = (col.tolist(), q.present.tolist())
-        row_labs = [{a: vals[i] for a, (vals, present) in labs.items() if present[i]} for i in range(self.n)]
-        rows = [
-            {"time": times[i], "alert_level": lv[i], "notify": notify[i], "episode": ep_no[i], "segment": seg[i],
-             "result_time": res_t[i], "uses_preliminary": prelim[i], "labs": row_labs[i],
-             "verdicts": {k: verdicts[k][i] for k in ids},
-             "scores": {k: scores[k][i] for k in ids if scores[k] is not None}}
-            for i in range(self.n)
-        ]
+                lab_names.append(a)
+                lab_vals.append(col.tolist())
+                lab_present.append(q.present.tolist())
+        if lab_names:
+            row_labs = [dict(compress(zip(lab_names, v), p)) for v, p in zip(zip(*lab_vals), zip(*lab_present))]
+        else:
+            row_labs = [{} for _ in range(n)]
+        columns = (
+            iso_times(self.points.times), _LEVELS[self.levels].tolist(), _LEVELS[self.fresh_levels].tolist(),
+            _keys_per_row(self.stale, n), _keys_per_row(self.overdue, n), self.notify.tolist(),
+            _episode_numbers(self), self.segment.tolist(), self.result_time.tolist(),
+            self.points.preliminary.tolist(), row_labs,
+            [dict(zip(ids, v)) for v in zip(*verdict_cols)] if ids else [{} for _ in range(n)],
+            [dict(zip(scores, v)) for v in zip(*scores.values())] if scores else [{} for _ in range(n)],
+        )
+        rows = [dict(zip(_HISTORY_KEYS, r)) for r in zip(*columns)]
         # a notification carries its explanation and the tests to order at that time
         for i in np.flatnonzero(self.notify).tolist():
             rows[i]["explanation"] = alerts.explain(self.results, self.signals, b, i, self.parts)
@@ -159,14 +181,30 @@ class Assessment:
         tl = self.timeline
         instruments = self.instruments_row(i)
         ep = self.episode_at(i)
+        fresh = self.freshness_json(i)
+        explanation = alerts.explain(self.results, self.signals, self.points.batch, i, self.parts)
+        if fresh["reason"]:
+            explanation.insert(0, {"reason": "results_stale", "level": self.level, "text": fresh["reason"],
+                                   "evidence": [x["input"] for x in fresh["stale"] + fresh["overdue"]]})
+        b = self.points.batch.row(i)
+        b.given = [given_row(self.points, tl.table, tl.observations, i)]
+        facts = report.facts(b, 0)
+        due = {**{_path(x["input"]): "stale" for x in fresh["stale"]},
+               **{_path(x["input"]): "overdue" for x in fresh["overdue"]}}
+        head = reading.headline(instruments, facts)
+        head["text"] = self._level_prefix(i, fresh) + head["text"]
         return {
             "alert_level": self.level,
             "alert_levels": list(alerts.LEVELS),
             "notify": bool(self.notify[i]),
-            "explanation": alerts.explain(self.results, self.signals, self.points.batch, i, self.parts),
+            "reading": head,
+            "next_steps": reading.next_steps(instruments, facts, due),
+            "freshness": fresh,
+            "explanation": explanation,
             "context": CONTEXTS[int(self.points.batch.context[i])],
             "age_years": None if not self.points.batch.age.present[i] else round(float(self.points.batch.age.lo[i]), 3),
-            "inputs": inputs_row(self.points, tl.table, tl.observations, i),
+            "inputs": [{**x, "age_hours": _hours(self.at_us - _us(x["time"]))}
+                       for x in inputs_row(self.points, tl.table, tl.observations, i)],
             "uses_preliminary": bool(self.points.preliminary[i]),
             "instruments": instruments,
             "differential": _differential(instruments),
@@ -176,6 +214,60 @@ class Assessment:
             "response": self.response_json(ep),
             "episode": self.episode_json(i),
         }
+
+    def freshness_json(self, i: int) -> dict:
+        """Row ``i``: stale results, overdue labs, and the level carried because of them."""
+        t = int(self.points.times[i])
+        stale, overdue = [], []
+        for key, col in self.stale.items():
+            if col[i]:
+                last = _last_time(self.timeline.table.series[key], t)
+                stale.append({"input": key, "last_time": iso(last), "age_hours": _hours(t - last),
+                              "lookback_hours": self.lookback.window_hours(key)})
+        for key, col in self.overdue.items():
+            if col[i]:
+                s = self.timeline.table.series.get(key)
+                last = None if s is None else _last_time(s, t)
+                overdue.append({"input": key, "last_time": None if last is None else iso(last),
+                                "age_hours": None if last is None else _hours(t - last),
+                                "due_every_hours": self.freshness.overdue_hours[key]})
+        fresh_level = alerts.LEVELS[int(self.fresh_levels[i])]
+        carried = bool(self.levels[i] != self.fresh_levels[i])
+        reason = None
+        if carried:
+            names = ", ".join(f"{display.label(_path(x['input']))} ({display.number(x['age_hours'], 2)} h old; look-back "
+                              f"{display.number(x['lookback_hours'])} h)" for x in stale)
+            late = ", ".join(display.label(_path(x["input"])) for x in overdue)
+            reason = (f"results stale: {names or 'none'}" + (f"; overdue: {late}" if late else "")
+                      + f" — level kept at {alerts.LEVELS[int(self.levels[i])]} (the results still inside their "
+                      f"look-back windows alone would read {fresh_level}); repeat the labs")
+        return {
+            "stale": stale,
+            "overdue": overdue,
+            "episode_active": bool(self.active[i]),
+            "level_from_fresh_results": fresh_level,
+            "level_carried": carried,
+            "reason": reason,
+        }
+
+    def _level_prefix(self, i: int, fresh: dict) -> str:
+        """'ALERT — ', or for a carried level what the last results showed and when."""
+        text = self.level.upper()
+        if fresh["level_carried"]:
+            seg = self.segment == self.segment[i]
+            same = np.flatnonzero(seg & (self.fresh_levels == self.levels[i]) & (np.arange(self.n) < i))
+            if len(same):
+                j = int(same[-1])
+                b = self.points.batch.row(j)
+                b.given = [given_row(self.points, self.timeline.table, self.timeline.observations, j)]
+                then = reading.headline(self.instruments_row(j), report.facts(b, 0))["text"]
+                text += f" carried, results stale (last results at {iso(int(self.points.times[j]))}: {then})"
+            else:
+                text += " carried, results stale"
+            return text + "; from fresh results alone: "
+        if fresh["overdue"]:
+            text += " (labs overdue: " + ", ".join(display.label(_path(x["input"])) for x in fresh["overdue"]) + ")"
+        return text + " — "
 
     def response_json(self, ep: Episode | None) -> dict | None:
         """Response of the episode in progress, else of the last one (after its remission)."""
@@ -197,8 +289,8 @@ class Assessment:
             "current": None if ep is None else ep.number,
             "recurrence": bool(ep is not None and ep.number > 1),
             "episodes": past,
-            "definition": "onset: first time a classification/diagnostic set (ravelli2016, hlh2004, hscore, parodi2009) "
-                          "is met in a patient it applies to; ends at remission (treatment.response_status); "
+            "definition": "onset: first time a classification/diagnostic set (ravelli2016, hlh2004 by its clinical "
+                          "route of 5 of 8, hscore, parodi2009) is met in a patient it applies to; ends at remission (treatment.response_status); "
                           "criteria met again after remission start a new episode (recurrence)",
         }
 
@@ -218,6 +310,7 @@ class Assessment:
             "lookback_hours": {"values": dict(self.lookback.hours),
                                "label": "ASSUMPTION — no paper sets look-back windows (maswatch.lookback)"},
             "trends": self.trend_config.to_json(),
+            "freshness": self.freshness.to_json(),
             "instruments": self.settings.model_dump(),
             "unverified": {iid: self.settings.unverified(iid) for iid in INSTRUMENTS if self.settings.unverified(iid)},
             "alert_levels": {"levels": list(alerts.LEVELS),
@@ -229,6 +322,7 @@ class Assessment:
     def to_json(self) -> dict:
         tl = self.timeline
         return {
+            "schema": ASSESSMENT_SCHEMA,
             "patient": tl.patient.model_dump(mode="json", exclude_none=True),
             "synthetic": tl.synthetic,
             **({"label": "SYNTHETIC data — not a real patient"} if tl.synthetic else {}),
@@ -244,6 +338,36 @@ class Assessment:
         }
 
 
+_FINDINGS = set(FINDING_IDS) | {"temperature"}
+
+
+def _path(key: str) -> str:
+    """Series key -> snapshot input path ('ferritin' -> 'labs.ferritin', 'fever' -> 'findings.fever')."""
+    return f"findings.{key}" if key in _FINDINGS else f"labs.{key}"
+
+
+def _keys_per_row(cols: dict[str, np.ndarray], n: int) -> list[list[str]]:
+    out: list[list[str]] = [[] for _ in range(n)]
+    for key, col in cols.items():
+        for k in np.flatnonzero(col).tolist():
+            out[k].append(key)
+    return out
+
+
+def _hours(us: int) -> float:
+    return round(us / US_PER_HOUR, 2)
+
+
+def _us(text: str) -> int:
+    return to_us(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def _last_time(s: Series, t: int) -> int | None:
+    """Time of the series' latest value at or before ``t`` (None if there is none)."""
+    pos = int(np.searchsorted(s.t, t, side="right")) - 1
+    return None if pos < 0 else int(s.t[pos])
+
+
 def _row_result(r: InstrumentResult, i: int) -> InstrumentResult:
     """One row of a column result (for rendering that row with ``report``)."""
     sl = slice(i, i + 1)
@@ -254,7 +378,7 @@ def _row_result(r: InstrumentResult, i: int) -> InstrumentResult:
         score_min=None if r.score_min is None else r.score_min[sl],
         score_max=None if r.score_max is None else r.score_max[sl],
         extras={k: v[sl] for k, v in r.extras.items()}, notes={k: v[sl] for k, v in r.notes.items()},
-        unverified=r.unverified, settings_used=r.settings_used,
+        unverified=r.unverified, settings_used=r.settings_used, adult_age_years=r.adult_age_years,
     )
 
 
@@ -296,9 +420,11 @@ def _score_column(r: InstrumentResult):
     if bounds is None:
         return None
     lo, hi, _ = bounds
-    lo_l, hi_l = json_numbers(lo), json_numbers(hi)
-    same = (np.asarray(lo, dtype=np.float64) == np.asarray(hi, dtype=np.float64)).tolist()
-    return [a if eq else [a, b] for a, b, eq in zip(lo_l, hi_l, same)]
+    out = json_numbers(lo)
+    apart = np.flatnonzero(np.asarray(lo, dtype=np.float64) != np.asarray(hi, dtype=np.float64))  # NaN too
+    for j, b in zip(apart.tolist(), json_numbers(np.asarray(hi)[apart])):
+        out[j] = [out[j], b]  # a range: [lowest, highest] still possible
+    return out
 
 
 def _peak(lo: np.ndarray, hi: np.ndarray, unit: str, times: np.ndarray) -> dict:
@@ -318,7 +444,8 @@ def _differential(instruments: dict) -> dict:
     out = {}
     for iid, question in DIFFERENTIAL.items():
         r = instruments[iid]
-        entry = {"question": question, "verdict": r["verdict"], "applicable": r["applicable"],
+        entry = {"question": question, "verdict": r["verdict"], "score_display": r.get("score_display"),
+                 "applicable": r["applicable"],
                  "population": r["population"], "intended_use": r["intended_use"], "cutoff": r["cutoff"],
                  "reference": r["reference"], "missing": r["missing"], "unverified": r["unverified"]}
         for k in ("score", "score_min", "score_max", "ratio", "ratio_min", "ratio_max"):
@@ -342,30 +469,24 @@ def _episode_numbers(a: Assessment) -> list[int | None]:
     return out
 
 
-def _lab_points(tl: "Timeline", until_us: int, since_us: int) -> dict[str, list[LabPoint]]:
+def _lab_columns(tl: "Timeline", until_us: int, since_us: int) -> dict[str, LabColumns]:
+    """The response analytes' results in ``[since_us, until_us]``, as the timeline holds them."""
     out = {}
     for a in RESPONSE_ANALYTES:
         s = tl.table.series.get(a)
         if s is None:
             continue
-        k = np.flatnonzero((s.t >= since_us) & (s.t <= until_us))
-        comps = (None, "<", "<=", ">=", ">")
-        out[a] = [
-            LabPoint(from_us(int(s.t[j])), float(s.value[j]),
-                     None if np.isnan(s.low[j]) else float(s.low[j]),
-                     None if np.isnan(s.high[j]) else float(s.high[j]),
-                     comps[int(s.comparator[j])])
-            for j in k.tolist()
-        ]
+        k = slice(int(np.searchsorted(s.t, since_us, side="left")), int(np.searchsorted(s.t, until_us, side="right")))
+        out[a] = LabColumns(t=s.t[k], value=s.value[k], low=s.low[k], high=s.high[k], comparator=s.comparator[k])
     return out
 
 
-def _fever(tl: "Timeline", until_us: int) -> list[tuple[datetime, bool]] | None:
+def _fever(tl: "Timeline", until_us: int) -> tuple[np.ndarray, np.ndarray] | None:
     s = tl.table.series.get("fever")
     if s is None:
         return None
-    k = np.flatnonzero(s.t <= until_us)
-    return [(from_us(int(s.t[j])), bool(s.value[j])) for j in k.tolist()]
+    k = slice(0, int(np.searchsorted(s.t, until_us, side="right")))
+    return s.t[k], s.value[k] != 0
 
 
 def _episodes(tl: "Timeline", times: np.ndarray, onset_mask: np.ndarray, at_us: int) -> list[Episode]:
@@ -377,7 +498,7 @@ def _episodes(tl: "Timeline", times: np.ndarray, onset_mask: np.ndarray, at_us: 
         if len(cand) == 0:
             break
         onset = int(times[cand[0]])
-        status = response_status(from_us(onset), from_us(at_us), _lab_points(tl, at_us, onset), fever)
+        status = response_from_columns(from_us(onset), from_us(at_us), _lab_columns(tl, at_us, onset), fever)
         rt = status.remission_time
         rem = None if rt is None else to_us(rt)
         episodes.append(Episode(len(episodes) + 1, onset, rem, status))
@@ -390,6 +511,7 @@ def _episodes(tl: "Timeline", times: np.ndarray, onset_mask: np.ndarray, at_us: 
 def assess(
     tl: "Timeline", at: datetime | None = None, *, settings: Settings = DEFAULT,
     lookback: Lookback = DEFAULT_LOOKBACK, trend_config: trends.TrendConfig = trends.DEFAULT_TRENDS,
+    overdue: freshness.Freshness = freshness.DEFAULT_FRESHNESS,
 ) -> Assessment:
     """Evaluate ``tl`` at every result time up to ``at`` (default: the last result time) and at ``at``."""
     all_times = tl.table.times()
@@ -408,14 +530,78 @@ def assess(
     results = evaluate_all(pts.batch, settings)
     sig = trends.signals(pts.batch, pts.reference, trend_config)
     parts = alerts.reason_parts(results, sig, pts.batch)
+    parts["family_red_flag"] = alerts.family_red_flag_parts(tl.table.symptoms, times,
+                                                            window_us(FAMILY_SIGN_LOOKBACK_HOURS))
     masks = alerts.masks_from_parts(parts, pts.batch.n)
     levels = alerts.levels_from_masks(masks, pts.batch.n)
     episodes = _episodes(tl, times, masks["core_met"], at_us)
     remissions = np.array([e.remission_us for e in episodes if e.remission_us is not None], dtype=np.int64)
     segment = np.searchsorted(remissions, times, side="left").astype(np.int64)  # remissions strictly before t
-    notify = alerts.notify_mask(np.zeros(len(times), np.int8), levels, segment)
+    active = _active(episodes, times)
+    since = np.where(segment > 0, remissions[np.maximum(segment - 1, 0)] if len(remissions) else 0,
+                     np.iinfo(np.int64).min).astype(np.int64)
+    series_t = {k: s.t for k, s in tl.table.series.items()}
+    stale = freshness.stale_columns(series_t, times, {k: window_us(lookback.window_hours(k)) for k in series_t}, since)
+    late = freshness.overdue_columns(series_t, times, overdue, active)
+    any_stale = np.zeros(len(times), bool)
+    for col in stale.values():
+        any_stale |= col
+    any_overdue = np.zeros(len(times), bool)
+    for col in late.values():
+        any_overdue |= col
+    # a level can be carried only below the highest already reached in the segment, and only in
+    # an active episode or from concern up: elsewhere the counterfactual is not needed
+    reached = freshness.running_max_by_group(levels, segment)
+    needed = any_stale & (levels < reached) & (active | (reached >= alerts.CONCERN))
+    counterfactual = _levels_if_fresh(tl, times, needed, segment, since, settings, lookback, trend_config, levels)
+    shown, carried = freshness.carried_levels(levels, counterfactual, segment, any_stale, active, any_overdue)
+    notify = alerts.notify_mask(np.zeros(len(times), np.int8), shown, segment)
     return Assessment(
-        timeline=tl, at_us=at_us, points=pts, results=results, signals=sig, parts=parts, masks=masks, levels=levels,
+        timeline=tl, at_us=at_us, points=pts, results=results, signals=sig, parts=parts, masks=masks, levels=shown,
         notify=notify, segment=segment, episodes=episodes, settings=settings, lookback=lookback,
-        trend_config=trend_config, result_time=result_time,
+        trend_config=trend_config, result_time=result_time, fresh_levels=levels,
+        stale={k: v for k, v in stale.items() if v.any()}, overdue={k: v for k, v in late.items() if v.any()},
+        carried=carried, active=active, freshness=overdue,
     )
+
+
+def _active(episodes: list[Episode], times: np.ndarray) -> np.ndarray:
+    """bool per time: inside an episode, from onset until (not including) remission."""
+    out = np.zeros(len(times), bool)
+    for ep in episodes:
+        end = np.iinfo(np.int64).max if ep.remission_us is None else ep.remission_us
+        out |= (times >= ep.onset_us) & (times < end)
+    return out
+
+
+_FOREVER_HOURS = 1e6
+"""A look-back longer than any record: every result of the segment counts as if fresh."""
+
+
+def _levels_if_fresh(tl: "Timeline", times: np.ndarray, rows: np.ndarray, segment: np.ndarray, since: np.ndarray,
+                     settings: Settings, lookback: Lookback, trend_config: trends.TrendConfig,
+                     levels: np.ndarray) -> np.ndarray:
+    """The level at the rows where results are stale if every result of the monitoring segment
+    still counted (the same instruments and alert rules; one batch per segment)."""
+    out = np.asarray(levels, np.int8).copy()
+    forever = Lookback(hours={k: _FOREVER_HOURS for k in lookback.hours})
+    for seg in np.unique(segment[rows]).tolist():
+        k = np.flatnonzero(rows & (segment == seg))
+        table = _table_since(tl.table, int(since[k[0]]))
+        pts = build_points(table, times[k], tl.patient, tl.conditions, forever, trends.reference_columns(trend_config))
+        results = evaluate_all(pts.batch, settings)
+        sig = trends.signals(pts.batch, pts.reference, trend_config)
+        out[k] = alerts.alert_levels(results, sig, pts.batch)
+    return out
+
+
+def _table_since(table: ObservationTable, since_us: int) -> ObservationTable:
+    """The observations at or after ``since_us`` (the current monitoring segment)."""
+    series = {}
+    for key, s in table.series.items():
+        j = int(np.searchsorted(s.t, since_us, side="left"))
+        if j == len(s.t):
+            continue  # nothing of this key in the segment
+        series[key] = Series(key=s.key, t=s.t[j:], value=s.value[j:], comparator=s.comparator[j:], src=s.src[j:],
+                             preliminary=s.preliminary[j:], low=s.low[j:], high=s.high[j:])
+    return ObservationTable(series=series, weights=table.weights)

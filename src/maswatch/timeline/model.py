@@ -9,14 +9,16 @@ registry, on the observations actually used (see :mod:`.observations`).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
                       ValidationError, model_validator)
 
 from .. import corrections
 from ..batch import FINDING_IDS
+from ..diary.signs import SIGN_IDS
 from ..errors import InputError
+from ..jsondoc import Date, FiniteNumber, Time, TimeOrDate, check_number, shorten
 
 FORMAT = "maswatch-timeline/1"
 
@@ -40,8 +42,8 @@ Number = StrictFloat | StrictInt
 class ReferenceRange(_Strict):
     """The laboratory's own range, in the observation's unit."""
 
-    low: Number | None = Field(None, allow_inf_nan=False)
-    high: Number | None = Field(None, allow_inf_nan=False)
+    low: FiniteNumber | None = None
+    high: FiniteNumber | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "ReferenceRange":
@@ -52,39 +54,46 @@ class ReferenceRange(_Strict):
 
 class Observation(_Strict):
     id: StrictStr | None = None
-    time: AwareDatetime | None = None
+    time: Time | None = None
     analyte: StrictStr | None = None
     loinc: StrictStr | None = None
     finding: Finding | None = None
     vital: Literal["weight", "temperature"] | None = None
-    value: StrictBool | StrictInt | StrictFloat | None = Field(None, allow_inf_nan=False)
+    symptom: Literal[SIGN_IDS] | None = None  # type: ignore[valid-type]
+    """A sign a family or patient reports at home (docs/family.md): never an instrument finding."""
+    value: Annotated[StrictBool | StrictInt | StrictFloat, AfterValidator(check_number)] | None = None
     unit: StrictStr | None = None
     comparator: Comparator | None = None
     status: Status = "final"
     reference_range: ReferenceRange | None = None
     note: StrictStr | None = None
     source: StrictStr | None = None
+    reporter: Literal["family", "patient"] | None = None
+    """Who reported it when not the care team (home diary); absent = the care team or a laboratory."""
 
     @model_validator(mode="after")
     def _shape(self) -> "Observation":
-        kinds = [k for k in ("analyte", "loinc", "finding", "vital") if getattr(self, k) is not None]
+        kinds = [k for k in ("analyte", "loinc", "finding", "vital", "symptom") if getattr(self, k) is not None]
         if self.status in REMOVING and not kinds:
             if self.id is None:
                 raise ValueError("an entered-in-error/cancelled record needs the id of the observation it removes")
             return self  # a bare retraction: {"id": ..., "status": "entered-in-error"}
         if not kinds:
-            raise ValueError("name the quantity with one of analyte, loinc, finding or vital")
+            raise ValueError("name the quantity with one of analyte, loinc, finding, vital or symptom")
         if len(kinds) > 1 and set(kinds) != {"analyte", "loinc"}:
-            raise ValueError(f"give only one of analyte/loinc, finding, vital (got {', '.join(kinds)})")
+            raise ValueError(f"give only one of analyte/loinc, finding, vital, symptom (got {', '.join(kinds)})")
+        if self.symptom is not None and self.reporter is None:
+            raise ValueError("a symptom is reported by someone: give reporter (family or patient)")
         if self.time is None:
             raise ValueError("time is required (ISO 8601 with a UTC offset)")
         if self.value is None:
             raise ValueError("value is required")
-        if self.finding is not None:
+        if self.finding is not None or self.symptom is not None:
+            what = "finding" if self.finding is not None else "symptom"
             if not isinstance(self.value, bool):
-                raise ValueError(f"a finding's value must be true or false, got {self.value!r}")
+                raise ValueError(f"a {what}'s value must be true or false, got {self.value!r}")
             if self.unit is not None or self.comparator is not None or self.reference_range is not None:
-                raise ValueError("a finding has no unit, comparator or reference_range")
+                raise ValueError(f"a {what} has no unit, comparator or reference_range")
         elif isinstance(self.value, bool):
             raise ValueError(f"a measured value must be a number, got {self.value!r}")
         return self
@@ -92,7 +101,7 @@ class Observation(_Strict):
 
 class Condition(_Strict):
     code: ConditionCode
-    onset: AwareDatetime | date | None = None
+    onset: TimeOrDate | None = None
     text: StrictStr | None = None
 
     @property
@@ -102,12 +111,14 @@ class Condition(_Strict):
 
 class Patient(_Strict):
     id: StrictStr | StrictInt | None = None
-    birth_date: date | None = None
+    birth_date: Date | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     age_years: Number | None = Field(None, ge=0, le=130)
-    age_at: AwareDatetime | date | None = None
+    age_at: TimeOrDate | None = None
     known_immunosuppression: StrictBool | None = None
     hlh_molecular_diagnosis: StrictBool | None = None
+    malignancy: StrictBool | None = None
+    """False: no evidence of malignancy (HLH-2004 criterion 5). A ``malignancy`` condition sets it from its onset."""
 
     @model_validator(mode="after")
     def _age(self) -> "Patient":
@@ -127,6 +138,13 @@ class TimelineDoc(_Strict):
     conditions: list[Condition] = []
     observations: list[Observation] = []
     medications: list[dict[str, Any]] = []
+
+    @model_validator(mode="after")
+    def _malignancy_consistent(self) -> "TimelineDoc":
+        if self.patient.malignancy is False and any(c.code == "malignancy" for c in self.conditions):
+            raise ValueError("patient.malignancy is false but a 'malignancy' condition is recorded: "
+                             "remove one of them")
+        return self
 
 
 def as_datetime(d: datetime | date | None) -> datetime | None:
@@ -163,9 +181,9 @@ def validate(obj: Any) -> TimelineDoc:
         if err["type"] == "extra_forbidden":
             msg = "is not a field of the timeline format (see docs/timeline-format.md)"
         elif err["type"] in ("timezone_aware", "datetime_from_date_parsing", "datetime_parsing"):
-            msg = f"{msg}: times need a UTC offset, e.g. 2024-05-01T08:00:00Z (got {err.get('input')!r})"
+            msg = f"{msg}: times need a UTC offset, e.g. 2024-05-01T08:00:00Z (got {shorten(repr(err.get('input')), 80)})"
         elif "input" in err and err["type"] not in ("missing", "value_error"):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {shorten(repr(err['input']), 80)})"
         if len(loc) >= 2 and loc[0] == "observations" and isinstance(loc[1], int):
             raw = obj["observations"][loc[1]]
             if isinstance(raw, dict) and raw.get("id") is not None:

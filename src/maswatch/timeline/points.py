@@ -95,6 +95,16 @@ def context_at(conditions: list[Condition], times: np.ndarray) -> np.ndarray:
     return np.where(pos >= 0, codes[np.maximum(pos, 0)], 0).astype(np.int8)
 
 
+def malignancy_at(conditions: list[Condition], times: np.ndarray, stated: np.ndarray) -> np.ndarray:
+    """Tri-state malignancy at each time: YES from the onset of a ``malignancy`` condition (always,
+    without onset); otherwise the patient's stated flag (False = no evidence, None = not known)."""
+    onsets = [c.onset_time for c in conditions if c.code == "malignancy"]
+    if not onsets:
+        return stated
+    first = min(np.iinfo(np.int64).min if o is None else to_us(o) for o in onsets)
+    return np.where(times >= first, np.int8(2), stated).astype(TRI)
+
+
 def age_at(patient: Patient, times: np.ndarray) -> np.ndarray:
     if patient.birth_date is not None:
         base, years = to_us(as_datetime(patient.birth_date)), 0.0
@@ -129,7 +139,8 @@ def build_points(
             labs[key] = np.where(ok, s.value[p], np.nan)
             comps[key] = np.where(ok, s.comparator[p], 0).astype(np.int8)
     flags = {f: np.full(m, UNKNOWN if getattr(patient, f) is None else 2 * int(getattr(patient, f)), TRI)
-             for f in ("known_immunosuppression", "hlh_molecular_diagnosis")}
+             for f in ("known_immunosuppression", "hlh_molecular_diagnosis", "malignancy")}
+    flags["malignancy"] = malignancy_at(conditions, times, flags["malignancy"])
     batch = SnapshotBatch.from_columns(
         m, labs=labs, comparators=comps, findings=findings, flags=flags,
         age_years=age_at(patient, times), context=context_at(conditions, times),

@@ -35,6 +35,10 @@ from ..analytes import round_significant
 from ..errors import InputError
 from .medications import GLUCOCORTICOIDS, US_PER_DAY, Medication, check_medications, epoch_us as _us
 
+DAYS_LISTED = 366
+"""Per-day detail is listed for at most this many days (the most recent): output stays
+bounded however long a line runs; totals and day counts still cover every day."""
+
 WEIGHT_PLAUSIBLE_KG = (0.2, 500.0)
 """Weights outside this range are refused: they are almost always grams or pounds."""
 
@@ -70,14 +74,14 @@ def equivalence() -> Equivalence:
 
 
 class GlucocorticoidConfig(BaseModel):
-    """Dose categories. All are ASSUMPTIONS (not settled by criteria.md): configurable and
+    """Dose categories. All are ASSUMPTIONS (not settled by docs/clinical/criteria.md): configurable and
     listed in every result that uses them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     high_dose_mg_per_day: float = Field(
         60, gt=0, description="High-dose day: prednisone-equivalent mg/day >= this (ASSUMPTION; cf. EMERALD entry "
-        "'>= 60 mg/day if child >= 30 kg', criteria.md §11)."
+        "'>= 60 mg/day if child >= 30 kg', docs/clinical/criteria.md §11)."
     )
     high_dose_mg_per_kg_per_day: float = Field(
         1, gt=0, description="High-dose day: prednisone-equivalent mg/kg/day >= this (ASSUMPTION)."
@@ -153,6 +157,9 @@ class GlucocorticoidExposure:
     pulse_days: int
     pulse_days_unknown: int
     config: GlucocorticoidConfig = field(default=DEFAULT_GC_CONFIG)
+    days_total: int = 0
+    """Days from the first administration to the last (``days`` lists the last DAYS_LISTED)."""
+    first_day: date | None = None
 
     @property
     def current_mg(self) -> float | None:
@@ -178,7 +185,11 @@ class GlucocorticoidExposure:
             "days_high_dose_unknown": self.days_high_dose_unknown,
             "pulse_days": self.pulse_days,
             "pulse_days_unknown": self.pulse_days_unknown,
+            "first_day": self.first_day.isoformat() if self.first_day else None,
+            "days_total": self.days_total,
             "days": [d.to_json() for d in self.days],
+            "days_listed": f"the last {DAYS_LISTED} days with a glucocorticoid up to 'until' (totals and counts "
+                           f"cover every day; days_unknown_* list at most the first {DAYS_LISTED})",
             "equivalence": {
                 "equivalent_mg": dict(eq.equivalent_mg), "reference_drug": eq.reference_drug,
                 "basis": "anti-inflammatory potency", "source": eq.source.get("primary"),
@@ -189,14 +200,45 @@ class GlucocorticoidExposure:
 
 
 def administration_times_us(med: Medication, until: datetime) -> np.ndarray:
-    """Epoch microseconds of each administration of ``med`` at or before ``until``."""
-    start, step = _us(med.start), round(US_PER_DAY / med.frequency_per_day)
-    last = _us(until) - start  # k * step <= last
-    if med.end is not None:
-        last = min(last, _us(med.end) - start - 1)  # end is exclusive
+    """Epoch microseconds of each administration of ``med`` at or before ``until``.
+
+    For a test or a short window only: exposure counts per day in closed form
+    (:func:`daily_counts`) and never lists administrations."""
+    start, step = _us(med.start), _step_us(med)
+    last = _last_us(med, until) - start  # k * step <= last
     if last < 0:
         return np.empty(0, dtype=np.int64)
     return start + np.arange(last // step + 1, dtype=np.int64) * step
+
+
+def _step_us(med: Medication) -> int:
+    return round(US_PER_DAY / med.frequency_per_day)
+
+
+def _last_us(med: Medication, until: datetime) -> int:
+    """The last instant an administration of ``med`` may fall at: ``until``, or before ``end``."""
+    last = _us(until)
+    return last if med.end is None else min(last, _us(med.end) - 1)  # end is exclusive
+
+
+def daily_counts(med: Medication, until: datetime) -> tuple[int, np.ndarray]:
+    """(first UTC day number, administrations on each day from it), in closed form.
+
+    Administrations at ``start + k * step`` up to the last instant: the number at or
+    before ``x`` is ``(x - start) // step + 1``, so a day's count is a difference of two
+    such numbers. Work is one array element per day the line covers, never per dose.
+    """
+    start, step = _us(med.start), _step_us(med)
+    last = _last_us(med, until)
+    if last < start:
+        return 0, np.zeros(0, np.int64)
+    d0, d1 = start // US_PER_DAY, last // US_PER_DAY
+    day_start = np.arange(d0, d1 + 1, dtype=np.int64) * US_PER_DAY
+
+    def upto(x: np.ndarray) -> np.ndarray:
+        return np.where(x >= start, (x - start) // step + 1, 0)
+
+    return int(d0), upto(np.minimum(day_start + (US_PER_DAY - 1), last)) - upto(day_start - 1)
 
 
 def _check_weights(weights: list[tuple[datetime, float]]) -> tuple[np.ndarray, np.ndarray, list[datetime]]:
@@ -214,7 +256,7 @@ def _check_weights(weights: list[tuple[datetime, float]]) -> tuple[np.ndarray, n
         if not lo <= kg <= hi:
             raise InputError(f"weights[{i}].kg", f"{kg:g} kg is implausible (accepted {lo:g}-{hi:g} kg); is it in kg?")
         rows.append((_us(t), float(kg), t))
-    rows.sort(key=lambda r: r[0])
+    rows.sort(key=lambda r: (r[0], r[1]))  # two weights at one instant: the heavier counts as the later (order-free)
     return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows]), [r[2] for r in rows])
 
 
@@ -242,44 +284,36 @@ def glucocorticoid_exposure(
     eq = equivalence()
     w_us, w_kg, w_time = _check_weights(weights)
 
-    # One row per administration: day, per-kg flag, amount (mg or mg/kg) in prednisone
-    # equivalents and in methylprednisolone's own mg, and whether the dose is known.
-    day_idx, per_kg, pred, mp, known, drug_of = [], [], [], [], [], []
-    for m in meds:
-        if not m.is_glucocorticoid:
+    # One row per line: its days (closed form, no per-dose expansion), per-kg flag,
+    # amount (mg or mg/kg) in prednisone equivalents and in methylprednisolone's own mg.
+    lines = []
+    for m in sorted((m for m in meds if m.is_glucocorticoid), key=lambda m: (m.start, m.id)):
+        d0, cnt = daily_counts(m, until)
+        nz = np.flatnonzero(cnt)
+        if nz.size == 0:
             continue
-        t = administration_times_us(m, until)
-        if t.size == 0:
-            continue
-        n = t.size
-        day_idx.append(t // US_PER_DAY)
-        per_kg.append(np.full(n, bool(m.dose and m.dose.per_kg)))
+        d0, cnt = d0 + int(nz[0]), cnt[nz[0]: nz[-1] + 1]
         amount = m.dose.mg if m.dose else np.nan
-        pred.append(np.full(n, amount * eq.factor(m.drug)))
-        mp.append(np.full(n, amount if m.drug == "methylprednisolone" else 0.0))
-        known.append(np.full(n, m.dose is not None))
-        drug_of.extend([m.drug] * n)
-    if not day_idx:
+        lines.append((d0, cnt, bool(m.dose and m.dose.per_kg), m.dose is not None, amount * eq.factor(m.drug),
+                      amount if m.drug == "methylprednisolone" else 0.0, m.drug))
+    if not lines:
         return GlucocorticoidExposure(until, [], 0.0, 0.0, 0.0, 0.0, [], [], 0, 0, 0, 0, config)
 
-    day_idx = np.concatenate(day_idx)
-    per_kg, known = np.concatenate(per_kg), np.concatenate(known)
-    pred, mp = np.concatenate(pred), np.concatenate(mp)
-    first = int(day_idx.min())
-    rel = day_idx - first
-    n_days = int(rel.max()) + 1
-
-    def daysum(mask, values):
-        return np.bincount(rel, weights=np.where(mask, values, 0.0), minlength=n_days)
-
-    def daycount(mask):
-        return np.bincount(rel, weights=mask.astype(np.float64), minlength=n_days) > 0
-
-    n_admin = np.bincount(rel, minlength=n_days)
-    has_unknown_dose = daycount(~known)
-    has_abs, has_kg = daycount(known & ~per_kg), daycount(known & per_kg)
-    pred_abs, pred_kg = daysum(known & ~per_kg, pred), daysum(known & per_kg, pred)
-    mp_abs, mp_kg = daysum(known & ~per_kg, mp), daysum(known & per_kg, mp)
+    first = min(ln[0] for ln in lines)
+    n_days = max(ln[0] + ln[1].size for ln in lines) - first
+    n_admin = np.zeros(n_days, np.int64)
+    has_unknown_dose, has_abs, has_kg = (np.zeros(n_days, bool) for _ in range(3))
+    pred_abs, pred_kg, mp_abs, mp_kg = (np.zeros(n_days) for _ in range(4))
+    for d0, cnt, kg, known, pred, mp, _ in lines:
+        sl = slice(d0 - first, d0 - first + cnt.size)
+        given = cnt > 0
+        n_admin[sl] += cnt
+        if not known:
+            has_unknown_dose[sl] |= given
+            continue
+        (has_kg if kg else has_abs)[sl] |= given
+        (pred_kg if kg else pred_abs)[sl] += cnt * pred
+        (mp_kg if kg else mp_abs)[sl] += cnt * mp
 
     # Weight of each day: latest at or before the end of that day.
     day_end_us = (np.arange(n_days, dtype=np.int64) + first + 1) * US_PER_DAY
@@ -316,15 +350,21 @@ def glucocorticoid_exposure(
     cum_mg = np.where(np.cumprod(mg_known).astype(bool), round_significant(np.cumsum(np.nan_to_num(mg))), np.nan)
     cum_kg = np.where(np.cumprod(mgkg_known).astype(bool), round_significant(np.cumsum(np.nan_to_num(mgkg))), np.nan)
 
-    drugs_by_day: list[set[str]] = [set() for _ in range(n_days)]
-    for r, d in zip(rel.tolist(), drug_of):
-        drugs_by_day[r].add(d)
+    listed = range(max(0, n_days - DAYS_LISTED), n_days)  # the most recent days, bounded
+    drugs_by_day: dict[int, set[str]] = {i: set() for i in listed}
+    for d0, cnt, *_, drug in lines:
+        for i in listed:
+            if 0 <= i + first - d0 < cnt.size and cnt[i + first - d0]:
+                drugs_by_day[i].add(drug)
 
     def opt(x) -> float | None:
         return None if not np.isfinite(x) else float(x)
 
+    def day_of(i: int) -> date:
+        return date.fromordinal(date(1970, 1, 1).toordinal() + first + i)
+
     days = []
-    for i in range(n_days):
+    for i in listed:
         reason = None
         if n_admin[i] and (not mg_known[i] or not mgkg_known[i]):
             if has_unknown_dose[i]:
@@ -334,7 +374,7 @@ def glucocorticoid_exposure(
             else:
                 reason = "mg dose with no weight at or before this day: mg/kg unknown"
         days.append(DayExposure(
-            day=date.fromordinal(date(1970, 1, 1).toordinal() + first + i),
+            day=day_of(i),
             administrations=int(n_admin[i]),
             mg=opt(mg[i]), mg_per_kg=opt(mgkg[i]),
             weight_kg=opt(wt[i]), weight_time=w_time[w_i[i]] if has_w[i] else None,
@@ -352,8 +392,9 @@ def glucocorticoid_exposure(
         cumulative_mg_known=float(round_significant(np.nansum(mg_lo))),
         cumulative_mg_per_kg=opt(cum_kg[-1]),
         cumulative_mg_per_kg_known=float(round_significant(np.nansum(mgkg_lo))),
-        days_unknown_mg=[d.day for d, k in zip(days, mg_known) if not k],
-        days_unknown_mg_per_kg=[d.day for d, k in zip(days, mgkg_known) if not k],
+        days_unknown_mg=[day_of(int(i)) for i in np.flatnonzero(~mg_known)[:DAYS_LISTED]],
+        days_unknown_mg_per_kg=[day_of(int(i)) for i in np.flatnonzero(~mgkg_known)[:DAYS_LISTED]],
+        days_total=n_days, first_day=day_of(0),
         days_high_dose=int((high == logic.YES).sum()),
         days_high_dose_unknown=int((high == logic.UNKNOWN).sum()),
         pulse_days=int((pulse == logic.YES).sum()),

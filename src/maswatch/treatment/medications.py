@@ -10,12 +10,17 @@ the field (``medications[2].dose.unit``), so a typo never silently drops a dose.
 
 from __future__ import annotations
 
+import tomllib
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cache
+from importlib import resources
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from ..errors import InputError
+from ..jsondoc import FiniteNumber, Time, shorten
 
 Drug = Literal[
     "prednisone", "prednisolone", "methylprednisolone", "dexamethasone", "hydrocortisone",
@@ -37,6 +42,35 @@ def epoch_us(t: datetime) -> int:
     return (t - EPOCH) // timedelta(microseconds=1)
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """Plausibility bounds of a record (``data/medication_bounds.toml``; sources in
+    docs/clinical/medications.md). They refuse slips; they never judge a prescription."""
+
+    min_frequency_per_day: float
+    max_frequency_per_day: float
+    max_duration_days: float
+    max_mg: dict[str, float]         # per administration, absolute doses
+    max_mg_per_kg: dict[str, float]  # per administration, per-kg doses
+
+
+@cache
+def bounds() -> Bounds:
+    raw = tomllib.loads(resources.files("maswatch").joinpath("data/medication_bounds.toml").read_text("utf-8"))
+    if set(raw["drug"]) != set(DRUGS) - GLUCOCORTICOIDS:
+        raise ValueError(f"medication_bounds.toml must list exactly {sorted(set(DRUGS) - GLUCOCORTICOIDS)}")
+    from .glucocorticoids import equivalence  # the equivalence table converts the glucocorticoid bound
+
+    k, gc, eq = float(raw["margin"]), raw["glucocorticoid"], equivalence()
+    mg = {d: k * float(v["in_use_mg"]) for d, v in raw["drug"].items()}
+    per_kg = {d: k * float(v["in_use_mg_per_kg"]) for d, v in raw["drug"].items()}
+    for d in GLUCOCORTICOIDS:  # one bound in prednisone equivalents, in each drug's own mg
+        mg[d] = k * float(gc["in_use_prednisone_equivalent_mg"]) / eq.factor(d)
+        per_kg[d] = k * float(gc["in_use_prednisone_equivalent_mg_per_kg"]) / eq.factor(d)
+    return Bounds(float(raw["frequency"]["min_per_day"]), float(raw["frequency"]["max_per_day"]),
+                  float(raw["duration"]["max_days"]), mg, per_kg)
+
+
 MAX_FREQUENCY_PER_DAY = 24.0
 """Hourly administration is the most frequent schedule accepted; a larger number is
 almost always a total daily dose typed into the frequency field."""
@@ -49,7 +83,7 @@ class _Strict(BaseModel):
 class Dose(_Strict):
     """Amount given at each administration."""
 
-    value: float = Field(gt=0, allow_inf_nan=False, strict=True)
+    value: FiniteNumber = Field(gt=0)
     unit: DoseUnit
 
     @property
@@ -67,8 +101,8 @@ class Medication(_Strict):
 
     id: StrictStr
     drug: Drug
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    start: Time
+    end: Time | None = None
     dose: Dose | None = None
     frequency_per_day: float = Field(1.0, gt=0, le=MAX_FREQUENCY_PER_DAY, allow_inf_nan=False, strict=True)
     route: StrictStr | None = None
@@ -96,6 +130,9 @@ class Medication(_Strict):
 def _path(prefix: str, loc: tuple) -> str:
     out = prefix
     for p in loc:
+        if str(p) in ("float", "int", "function-after[check_number(), union[float,int]]") or str(p).startswith(
+                "function-"):
+            continue  # pydantic's union and validator tags are not fields
         out += f"[{p}]" if isinstance(p, int) else f".{p}"
     return out
 
@@ -114,8 +151,31 @@ def parse_medication(item: dict, field: str = "medication") -> Medication:
             where = f"{field}.end"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "literal_error":
-            msg += f" (got {err.get('input')!r})"
+            msg += f" (got {shorten(repr(err.get('input')), 80)})"
         raise InputError(where, msg) from None
+
+
+def check_bounds(m: Medication, field: str = "medication") -> Medication:
+    """Refuse a frequency, duration or dose outside the plausibility bounds (module :func:`bounds`)."""
+    b = bounds()
+    assert b.max_frequency_per_day == MAX_FREQUENCY_PER_DAY, "medication_bounds.toml and the model disagree"
+    if m.frequency_per_day < b.min_frequency_per_day:
+        raise InputError(f"{field}.frequency_per_day",
+                         f"{m.frequency_per_day:g} a day is less often than once in {1 / b.min_frequency_per_day:.0f} "
+                         f"days (accepted {b.min_frequency_per_day:g}-{b.max_frequency_per_day:g}); "
+                         "give the number of administrations per day, e.g. 0.5 for every other day")
+    if m.end is not None and (m.end - m.start) > timedelta(days=b.max_duration_days):
+        raise InputError(f"{field}.end", f"the line would last more than {b.max_duration_days:g} days; "
+                                         "leave 'end' out for an ongoing line")
+    if m.dose is not None:
+        limit = (b.max_mg_per_kg if m.dose.per_kg else b.max_mg)[m.drug]
+        if m.dose.mg > limit:
+            unit = "mg/kg" if m.dose.per_kg else "mg"
+            raise InputError(f"{field}.dose.value",
+                             f"{m.dose.value:g} {m.dose.unit} of {m.drug} per administration is above the plausible "
+                             f"{limit:.4g} {unit} (twice the highest dose in use, docs/clinical/medications.md); "
+                             "check the unit and that it is one administration, not a daily or course total")
+    return m
 
 
 def parse_medications(items: list[dict]) -> list[Medication]:
@@ -125,13 +185,15 @@ def parse_medications(items: list[dict]) -> list[Medication]:
     """
     if not isinstance(items, list):
         raise InputError("medications", f"expected a list, got {type(items).__name__}")
-    meds = [parse_medication(item, f"medications[{i}]") for i, item in enumerate(items)]
+    meds = [check_bounds(parse_medication(item, f"medications[{i}]"), f"medications[{i}]")
+            for i, item in enumerate(items)]
     seen: dict[str, int] = {}
     for i, m in enumerate(meds):
         if m.id in seen:
             raise InputError(f"medications[{i}].id", f"duplicate id {m.id!r} (also medications[{seen[m.id]}])")
         seen[m.id] = i
-    return meds
+    # One order whatever the file's: by start, then id (ids are unique).
+    return sorted(meds, key=lambda m: (m.start, m.id))
 
 
 def check_medications(meds: list[Medication]) -> None:

@@ -1,6 +1,6 @@
 """Response to treatment from MAS onset: normalisation, ferritin fall, remission.
 
-Definitions (criteria.md §11, emapalumab trials NI-0501-06 / EMERALD NCT05001737):
+Definitions (docs/clinical/criteria.md §11, emapalumab trials NI-0501-06 / EMERALD NCT05001737):
 
 - VERIFIED laboratory items of complete response: WBC > LLN, platelets > LLN,
   LDH < 1.5 × ULN, ALT < 1.5 × ULN, AST < 1.5 × ULN — each against the reference
@@ -34,14 +34,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import analytes, logic
-from ..batch import comparator_code, interval_from_values
+from ..batch import COMPARATORS, comparator_code, interval_from_values
 from ..errors import InputError
 from ..lookback import DEFAULT_LOOKBACK
+from .medications import EPOCH
 from .medications import epoch_us as _us
 
 Comparator = Literal["<", "<=", ">=", ">"]
 SOURCE_CR = ("De Benedetti F et al. Ann Rheum Dis 2023;82(6):857 (NI-0501-06); EMERALD NCT05001737 "
-             "complete-response definition (criteria.md §11)")
+             "complete-response definition (docs/clinical/criteria.md §11)")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ VERIFIED_LAB_CRITERIA: tuple[LabCriterion, ...] = (
     LabCriterion("alt_below_1_5_uln", "alt", "<", "high", 1.5, "ALT < 1.5 × ULN"),
     LabCriterion("ast_below_1_5_uln", "ast", "<", "high", 1.5, "AST < 1.5 × ULN"),
 )
-"""criteria.md §11, VERIFIED (ClinicalTrials.gov record of EMERALD): the strict directions
+"""docs/clinical/criteria.md §11, VERIFIED (ClinicalTrials.gov record of EMERALD): the strict directions
 matter — WBC exactly at the LLN is not > LLN; LDH exactly 1.5 × ULN is not < 1.5 × ULN."""
 
 
@@ -98,7 +99,7 @@ class ResponseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fibrinogen_above_mg_dl: float | None = Field(
-        100, gt=0, description="Fibrinogen > this (mg/dL) for remission. UNVERIFIED (criteria.md §11: "
+        100, gt=0, description="Fibrinogen > this (mg/dL) for remission. UNVERIFIED (docs/clinical/criteria.md §11: "
         "'higher than …' truncated; believed 100 mg/dL). None leaves fibrinogen out of remission.",
     )
     ferritin_fall_from_peak_pct: float | None = Field(
@@ -151,9 +152,9 @@ class ResponseConfig(BaseModel):
     def labels(self) -> list[str]:
         out = []
         if self.fibrinogen_above_mg_dl is not None:
-            out.append(f"UNVERIFIED: fibrinogen > {self.fibrinogen_above_mg_dl:g} mg/dL (criteria.md §11)")
+            out.append(f"UNVERIFIED: fibrinogen > {self.fibrinogen_above_mg_dl:g} mg/dL (docs/clinical/criteria.md §11)")
         if self.ferritin_label():
-            out.append(f"UNVERIFIED: {self.ferritin_label()} (criteria.md §11)")
+            out.append(f"UNVERIFIED: {self.ferritin_label()} (docs/clinical/criteria.md §11)")
         if self.afebrile_hours is not None:
             out.append(f"PROXY: afebrile >= {self.afebrile_hours:g} h stands for MAS activity VAS <= 1 cm "
                        f"(latest fever observation within {self.fever_max_gap_hours:g} h)")
@@ -266,6 +267,18 @@ class ResponseStatus:
 
 
 @dataclass(frozen=True)
+class LabColumns:
+    """One analyte's results as columns, in its canonical unit (what a parsed timeline holds):
+    the column form of a list of :class:`LabPoint` for :func:`response_from_columns`."""
+
+    t: np.ndarray           # int64 epoch µs
+    value: np.ndarray       # float64
+    low: np.ndarray         # float64 reference limits, NaN = absent
+    high: np.ndarray
+    comparator: np.ndarray  # int8 codes (batch.COMPARATORS)
+
+
+@dataclass(frozen=True)
 class _Series:
     """Results of one analyte since onset, sorted by time, as arrays."""
 
@@ -273,25 +286,42 @@ class _Series:
     lo: np.ndarray
     hi: np.ndarray
     value: np.ndarray
-    comparator: list
+    codes: np.ndarray    # comparator codes (batch.COMPARATORS)
     low: np.ndarray      # reference limits (NaN = absent)
     high: np.ndarray
-    times: list
+    given_times: list | None = None
+    """The datetimes as given (their own UTC offsets), else read from ``t`` in UTC."""
 
     @classmethod
     def build(cls, analyte_id: str, points: list[LabPoint], onset_us: int) -> "_Series":
         pts = sorted((p for p in points if _us(p.time) >= onset_us), key=lambda p: _us(p.time))
-        v = np.array([p.value for p in pts], dtype=np.float64)
-        codes = np.array([comparator_code(p.comparator) for p in pts], dtype=np.int8)
-        iv = interval_from_values(v, analytes.get(analyte_id).plausible, codes)
         nan = float("nan")
-        return cls(
-            t=np.array([_us(p.time) for p in pts], dtype=np.int64), lo=iv.lo, hi=iv.hi, value=v,
-            comparator=[p.comparator for p in pts],
-            low=np.array([nan if p.low is None else p.low for p in pts], dtype=np.float64),
-            high=np.array([nan if p.high is None else p.high for p in pts], dtype=np.float64),
-            times=[p.time for p in pts],
-        )
+        return cls._make(analyte_id, np.array([_us(p.time) for p in pts], dtype=np.int64),
+                         np.array([p.value for p in pts], dtype=np.float64),
+                         np.array([comparator_code(p.comparator) for p in pts], dtype=np.int8),
+                         np.array([nan if p.low is None else p.low for p in pts], dtype=np.float64),
+                         np.array([nan if p.high is None else p.high for p in pts], dtype=np.float64),
+                         [p.time for p in pts])
+
+    @classmethod
+    def from_columns(cls, analyte_id: str, c: LabColumns, onset_us: int) -> "_Series":
+        keep = np.flatnonzero(c.t >= onset_us)
+        k = keep[np.argsort(c.t[keep], kind="stable")]  # time order, ties as given (as ``build``)
+        return cls._make(analyte_id, c.t[k].astype(np.int64), c.value[k].astype(np.float64),
+                         c.comparator[k].astype(np.int8), c.low[k].astype(np.float64), c.high[k].astype(np.float64))
+
+    @classmethod
+    def _make(cls, analyte_id, t, v, codes, low, high, given_times=None) -> "_Series":
+        iv = interval_from_values(v, analytes.get(analyte_id).plausible, codes)
+        return cls(t=t, lo=iv.lo, hi=iv.hi, value=v, codes=codes, low=low, high=high, given_times=given_times)
+
+    def comparator(self, i: int) -> str | None:
+        return COMPARATORS[int(self.codes[i])] or None
+
+    def time(self, i: int) -> datetime:
+        if self.given_times is not None:
+            return self.given_times[i]
+        return EPOCH + timedelta(microseconds=int(self.t[i]))
 
     def latest(self, T: np.ndarray, max_age_us: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Index of the latest result at or before each time, and whether there is a usable one."""
@@ -351,36 +381,40 @@ def _ferritin(s: _Series, T, max_age_us, cfg: ResponseConfig):
     return st, ic, ok, fall_min, fall_max
 
 
-def _fever_observations(fever: list[tuple[datetime, bool]] | None) -> list[tuple[int, bool]] | None:
-    """Validated (epoch µs, fever) pairs."""
+def _fever_observations(fever: list[tuple[datetime, bool]] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Validated fever observations as columns: epoch µs, fever (bool)."""
     if fever is None:
         return None
-    obs = []
+    t, v = [], []
     for i, item in enumerate(fever):
         try:
-            t, v = item
+            ti, vi = item
         except (TypeError, ValueError):
             raise InputError(f"fever[{i}]", "expected (time, bool)") from None
-        if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
+        if not isinstance(ti, datetime) or ti.tzinfo is None or ti.utcoffset() is None:
             raise InputError(f"fever[{i}].time", "must be a datetime with a UTC offset")
-        if not isinstance(v, (bool, np.bool_)):
-            raise InputError(f"fever[{i}].value", f"must be true or false, got {v!r}")
-        obs.append((_us(t), bool(v)))
-    return obs
+        if not isinstance(vi, (bool, np.bool_)):
+            raise InputError(f"fever[{i}].value", f"must be true or false, got {vi!r}")
+        t.append(_us(ti))
+        v.append(bool(vi))
+    return np.array(t, dtype=np.int64), np.array(v, dtype=bool)
 
 
-def _afebrile(fever: list[tuple[int, bool]] | None, onset_us: int, T: np.ndarray, cfg: ResponseConfig):
+def _afebrile(fever: tuple[np.ndarray, np.ndarray] | None, onset_us: int, T: np.ndarray, cfg: ResponseConfig):
     """PROXY clinical item per time: met when documented afebrile for >= afebrile_hours.
 
     Not met if fever was recorded within the window; met if the current afebrile run
     (first 'no fever' after the last fever since onset) began at least the window ago
     and the latest observation is recent; unknown otherwise.
     """
-    obs = sorted(o for o in (fever or []) if o[0] >= onset_us)
-    if not obs:
+    if fever is None:
         return np.full(T.shape, logic.UNKNOWN, dtype=logic.TRI)
-    ft = np.array([o[0] for o in obs], dtype=np.int64)
-    fv = np.array([o[1] for o in obs], dtype=bool)
+    since = fever[0] >= onset_us
+    ft, fv = fever[0][since], fever[1][since]
+    if not ft.size:
+        return np.full(T.shape, logic.UNKNOWN, dtype=logic.TRI)
+    order = np.lexsort((fv, ft))  # by time, then 'no fever' first
+    ft, fv = ft[order], fv[order]
     n = ft.size
     idx = np.arange(n)
     last_true = np.maximum.accumulate(np.where(fv, idx, -1))
@@ -415,6 +449,51 @@ def _check_labs(labs: dict[str, list[LabPoint]]) -> None:
             known[a].check_plausible(p.value, field_path=f"labs.{a}[{i}].value")
 
 
+def _check_columns(labs: dict[str, LabColumns]) -> None:
+    """The checks of :class:`LabPoint` and :func:`_check_labs`, on whole columns; the first
+    failure is reported with the same message as the per-point check."""
+    known = analytes.registry()
+    for a, c in labs.items():
+        if a not in known:
+            raise InputError(f"labs.{a}", f"unknown analyte id {a!r}; ids: {', '.join(sorted(known))}")
+        if not isinstance(c, LabColumns):
+            raise InputError(f"labs.{a}", f"expected LabColumns, got {type(c).__name__}")
+        n = len(c.t)
+        if any(len(x) != n for x in (c.value, c.low, c.high, c.comparator)):
+            raise InputError(f"labs.{a}", "columns t, value, low, high and comparator differ in length")
+        bad = ~np.isfinite(c.value) | np.isinf(c.low) | np.isinf(c.high) | (c.low > c.high) \
+            | (c.comparator < 0) | (c.comparator >= len(COMPARATORS))
+        if bad.any():
+            i = int(np.argmax(bad))
+            _point(c, i)  # raises the LabPoint's own error
+            raise InputError(f"labs.{a}[{i}]", f"comparator code {int(c.comparator[i])} is not one of 0-4")
+        implausible = ~known[a].plausible_mask(c.value)
+        if implausible.any():
+            i = int(np.argmax(implausible))
+            known[a].check_plausible(float(c.value[i]), field_path=f"labs.{a}[{i}].value")
+
+
+def _point(c: LabColumns, i: int) -> LabPoint:
+    def opt(x) -> float | None:
+        return None if np.isnan(x) else float(x)
+
+    code = int(c.comparator[i])
+    return LabPoint(EPOCH + timedelta(microseconds=int(c.t[i])), float(c.value[i]), opt(c.low[i]), opt(c.high[i]),
+                    COMPARATORS[code] or None if 0 <= code < len(COMPARATORS) else None)
+
+
+def _check_times(onset: datetime, at: datetime) -> None:
+    for name, t in (("onset", onset), ("at", at)):
+        if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
+            raise InputError(name, "must be a datetime with a UTC offset")
+    if at < onset:
+        raise InputError("at", f"{at.isoformat()} is before onset {onset.isoformat()}")
+
+
+_USED = tuple(dict.fromkeys([*(c.analyte for c in VERIFIED_LAB_CRITERIA), "ferritin", "fibrinogen"]))
+"""The analytes the response definition reads."""
+
+
 def response_status(
     onset: datetime,
     at: datetime,
@@ -423,24 +502,45 @@ def response_status(
     config: ResponseConfig = DEFAULT,
 ) -> ResponseStatus:
     """Response to treatment at ``at`` for the MAS episode that began at ``onset`` (module doc)."""
-    for name, t in (("onset", onset), ("at", at)):
-        if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
-            raise InputError(name, "must be a datetime with a UTC offset")
-    if at < onset:
-        raise InputError("at", f"{at.isoformat()} is before onset {onset.isoformat()}")
+    _check_times(onset, at)
     _check_labs(labs)
+    onset_us = _us(onset)
+    series = {a: _Series.build(a, labs.get(a, []), onset_us) for a in _USED}
+    return _status(onset, at, series, _fever_observations(fever), config)
+
+
+def response_from_columns(
+    onset: datetime,
+    at: datetime,
+    labs: dict[str, LabColumns],
+    fever: tuple[np.ndarray, np.ndarray] | None = None,
+    config: ResponseConfig = DEFAULT,
+) -> ResponseStatus:
+    """:func:`response_status` on results already held as columns (a parsed timeline):
+    the same checks and the same result, without a Python object per result.
+    ``fever``: (epoch µs int64, fever bool) columns, or None when no fever was observed."""
+    _check_times(onset, at)
+    _check_columns(labs)
+    if fever is not None:
+        fever = (np.asarray(fever[0], dtype=np.int64), np.asarray(fever[1], dtype=bool))
+        if fever[0].shape != fever[1].shape:
+            raise InputError("fever", "time and value columns differ in length")
+    onset_us = _us(onset)
+    empty = LabColumns(*(np.zeros(0, dt) for dt in (np.int64, np.float64, np.float64, np.float64, np.int8)))
+    series = {a: _Series.from_columns(a, labs.get(a, empty), onset_us) for a in _USED}
+    return _status(onset, at, series, fever, config)
+
+
+def _status(onset: datetime, at: datetime, series: dict[str, _Series], fever_obs: tuple[np.ndarray, np.ndarray] | None,
+            config: ResponseConfig) -> ResponseStatus:
     onset_us, at_us = _us(onset), _us(at)
     max_age = None if config.max_result_age_hours is None else round(config.max_result_age_hours * 3.6e9)
-
-    used = {c.analyte for c in VERIFIED_LAB_CRITERIA} | {"ferritin", "fibrinogen"}
-    series = {a: _Series.build(a, labs.get(a, []), onset_us) for a in used}
 
     # Times at which anything can change: every result and fever observation since onset,
     # the moment each afebrile window completes, and 'at' itself (last).
     cand = [s.t for s in series.values()]
-    fever_obs = _fever_observations(fever)
-    if fever_obs:
-        ft = np.array([t for t, _ in fever_obs], dtype=np.int64)
+    if fever_obs is not None and fever_obs[0].size:
+        ft = fever_obs[0]
         cand += [ft]
         if config.afebrile_hours is not None:
             cand += [ft + round(config.afebrile_hours * 3.6e9)]
@@ -468,7 +568,7 @@ def response_status(
         criteria["fibrinogen"] = CriterionStatus(
             "fibrinogen", f"Fibrinogen > {config.fibrinogen_above_mg_dl:g} mg/dL", "UNVERIFIED", logic.ITEM_STATUS_NAMES[int(st[now])],
             *_value_fields(s, ic[now], ok[now]), limit=float(config.fibrinogen_above_mg_dl),
-            note="absolute threshold in mg/dL; criteria.md §11 (truncated in the source)",
+            note="absolute threshold in mg/dL; docs/clinical/criteria.md §11 (truncated in the source)",
         )
 
     fer = series["ferritin"]
@@ -491,7 +591,7 @@ def response_status(
         criteria["afebrile_proxy"] = CriterionStatus(
             "afebrile_proxy", f"Afebrile >= {config.afebrile_hours:g} h (proxy for MAS activity VAS <= 1 cm)",
             "PROXY", logic.ITEM_STATUS_NAMES[int(ast[now])],
-            note="no fever observations given" if fever is None else None,
+            note="no fever observations given" if fever_obs is None else None,
         )
     remission = logic.all_of(*remission_items)
 
@@ -516,7 +616,7 @@ def response_status(
 def _value_fields(s: _Series, i: int, ok: bool) -> tuple:
     if not ok or s.t.size == 0:
         return (None, None, None)
-    return (float(s.value[i]), s.comparator[i], s.times[i])
+    return (float(s.value[i]), s.comparator(i), s.time(i))
 
 
 def _opt(x) -> float | None:
@@ -562,8 +662,8 @@ def _ferritin_course(s: _Series, i: int, ok: bool, fmin: float, fmax: float) -> 
     p = int(np.argmax(s.lo[: i + 1]))  # the peak: highest result so far (a censored '>' counts at its bound)
     exact = fmin == fmax
     return FerritinCourse(
-        peak=float(s.value[p]), peak_comparator=s.comparator[p], peak_time=s.times[p],
-        current=float(s.value[i]), current_comparator=s.comparator[i], current_time=s.times[i],
+        peak=float(s.value[p]), peak_comparator=s.comparator(p), peak_time=s.time(p),
+        current=float(s.value[i]), current_comparator=s.comparator(i), current_time=s.time(i),
         fall_from_peak_pct=round(float(fmin), 1) if exact else None,
         fall_from_peak_pct_range=None if exact else (round(float(fmin), 1), round(float(fmax), 1)),
         peak_may_be_higher=bool(s.hi[: i + 1].max() > s.value[p]),

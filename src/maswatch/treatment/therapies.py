@@ -1,6 +1,6 @@
 """Which MAS treatments are active at a time, and the order of escalation.
 
-Escalation lines (grouping is an ASSUMPTION built on criteria.md):
+Escalation lines (grouping is an ASSUMPTION built on docs/clinical/criteria.md):
   1. glucocorticoids (high dose first; §10: MAS treatment relies on high-dose GC,
      IL-1 inhibitors, ciclosporin and IFN-γ inhibitors — VERIFIED);
   2. ciclosporin / anakinra, added when glucocorticoids are not enough;
@@ -45,7 +45,7 @@ COURSE_GAP = timedelta(hours=24)
 (ASSUMPTION): a pulse line followed by an oral line the next day is one glucocorticoid course."""
 DRUG_COURSE_GAP: dict[str, timedelta] = {
     # intermittently dosed drugs: the gap allowed is their usual dosing interval (ASSUMPTION)
-    "emapalumab": timedelta(days=4),    # every 3 days, then twice weekly (criteria.md §11)
+    "emapalumab": timedelta(days=4),    # every 3 days, then twice weekly (docs/clinical/criteria.md §11)
     "etoposide": timedelta(days=7),     # weekly in HLH-94-style protocols
     "tocilizumab": timedelta(days=14),  # every 1-2 weeks in sJIA
     "canakinumab": timedelta(days=28),  # every 4 weeks in sJIA
@@ -153,6 +153,6 @@ def treatment_lines(meds: list[Medication], at: datetime | None = None) -> dict:
         "highest_line": max(order) if order else None,
         "in_expected_order": order == sorted(order),
         "basis": "ASSUMPTION: lines 1 glucocorticoids -> 2 ciclosporin/anakinra -> 3 emapalumab/ruxolitinib/"
-                 "etoposide, from criteria.md §10 (VERIFIED drug classes) and §11 (emapalumab after GC ± "
+                 "etoposide, from docs/clinical/criteria.md §10 (VERIFIED drug classes) and §11 (emapalumab after GC ± "
                  "anakinra/ciclosporin); the 2022 EULAR/ACR sequence (§9) is UNVERIFIED",
     }

@@ -1,0 +1,235 @@
+"""Benchmark: the service paths, on SQLite and PostgreSQL, each against ``maswatch assess``
+(the pure core on the same data) measured in the same run. All data SYNTHETIC.
+
+Targets (issue 14 item 11):
+  1. ward list of 1,000 patients under watch (GET /api/patients, in-process client): p95 <= 150 ms;
+     and the same list as the clinician's HTML page (GET / with a session): p95 <= 150 ms
+  2. a new result for a patient with a 2,000-observation history, re-assessed and stored: <= 25 ms
+  3. ingest of a 50,000-observation FHIR Bundle: >= 20,000 observations/s
+
+Floors: (1) assessing the 1,000 patients' timelines in the core (what a list without stored
+state would cost); (2) timeline.parse + assess of the same 2,001 observations; (3) reading
+the same bundle into timelines (fhir.read + timeline.parse), without storing.
+
+    python benchmarks/bench_serve.py [--backends sqlite,postgresql] [--patients 1000] [--bundle 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from bench_assess import synthetic_timeline  # noqa: E402
+
+from maswatch import timeline  # noqa: E402
+from maswatch.fhir.export import timeline_to_bundle  # noqa: E402
+from maswatch.fhir.read import read_fhir  # noqa: E402
+from maswatch.monitoring import Actor, record_document, record_observations, run_once  # noqa: E402
+from maswatch.monitoring.monitor import assess_patient  # noqa: E402
+from maswatch.rules import DEFAULT_RULES  # noqa: E402
+from maswatch.store import migrate, repo  # noqa: E402
+from maswatch.store.db import make_engine, session_factory  # noqa: E402
+
+NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
+ACTOR = Actor("bench")
+
+
+def clock():
+    return NOW
+
+
+def p95(xs):
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 20 else max(xs)
+
+
+def small_doc(i: int) -> dict:
+    d = synthetic_timeline(12, seed=i)
+    return {**d, "patient": {"id": f"SYN-W{i:05d}", "birth_date": "2014-06-01"}}
+
+
+def database(backend: str, tmp: Path, cluster_box: dict) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}"
+    if "c" not in cluster_box:
+        import pg
+
+        cluster_box["c"] = pg.start_cluster()
+    return cluster_box["c"].create_database()
+
+
+def bench_ward(url: str, n: int, requests: int) -> dict:
+    from fastapi.testclient import TestClient
+
+    from maswatch.monitoring import accounts
+    from maswatch.web import create_app
+    from maswatch.web.config import parse_config
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    docs = [small_doc(i) for i in range(n)]
+    with sessions() as s, s.begin():
+        for d in docs:
+            record_observations(s, d, source="bench", actor=ACTOR, now=NOW)
+    t = time.perf_counter()
+    run_once(sessions, DEFAULT_RULES, clock)
+    monitor_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for d in docs:
+        DEFAULT_RULES.assess(timeline.parse(d)).to_json()
+    floor_s = time.perf_counter() - t
+    engine.dispose()
+    app = create_app(parse_config({"database_url": url, "monitor": {"in_server": False}}), clock=clock)
+    with TestClient(app) as c:
+        with app.state.runtime.transaction() as s:
+            accounts.create_user(s, "bench", "a long timing passphrase", "clinician", ACTOR, NOW)
+        tok = c.post("/api/session", json={"username": "bench", "password": "a long timing passphrase"}).json()
+        h = {"Authorization": f"Bearer {tok['access_token']}"}
+        times = []
+        for _ in range(requests):
+            t = time.perf_counter()
+            r = c.get("/api/patients", headers=h)
+            times.append(time.perf_counter() - t)
+            assert r.status_code == 200 and len(r.json()["patients"]) == n
+        html_times = ward_html_times(c, n, requests)
+    return {"ward_p50_ms": statistics.median(times) * 1e3, "ward_p95_ms": p95(times) * 1e3,
+            "ward_html_p50_ms": statistics.median(html_times) * 1e3, "ward_html_p95_ms": p95(html_times) * 1e3,
+            "floor_assess_all_ms": floor_s * 1e3, "monitor_first_pass_s": monitor_s}
+
+
+def ward_html_times(c, n: int, requests: int) -> list[float]:
+    """The ward list as the clinician's browser gets it: GET / with a session cookie, rendered HTML."""
+    import re
+
+    c.cookies.clear()
+    form = c.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    r = c.post("/login", data={"username": "bench", "password": "a long timing passphrase", "csrf_token": csrf,
+                               "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    times = []
+    for _ in range(requests):
+        t = time.perf_counter()
+        r = c.get("/")
+        times.append(time.perf_counter() - t)
+        assert r.status_code == 200 and r.text.count('<th scope="row"><a href="/patients/') == n
+    return times
+
+
+def bench_new_result(url: str, history: int, repeat: int) -> dict:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    doc = synthetic_timeline(history)
+    with sessions() as s, s.begin():
+        record_observations(s, doc, source="bench", actor=ACTOR, now=NOW)
+    run_once(sessions, DEFAULT_RULES, clock)
+    last = datetime.fromisoformat(doc["observations"][-1]["time"].replace("Z", "+00:00"))
+    times, floor = [], []
+    for k in range(repeat):
+        t_new = (last + timedelta(minutes=k + 1)).isoformat().replace("+00:00", "Z")
+        new = {"id": f"new{k}", "time": t_new, "analyte": "ferritin", "value": 5000 + k, "unit": "ng/mL"}
+        t = time.perf_counter()
+        with sessions() as s, s.begin():
+            record_observations(s, {**doc, "observations": [new], "conditions": [], "medications": []},
+                                source="bench", actor=ACTOR, now=NOW)
+            p = repo.patient_by_external_id(s, doc["patient"]["id"])
+            assess_patient(s, p, DEFAULT_RULES, NOW)
+            repo.clear_pending(s, p.id, p.data_version)
+        times.append(time.perf_counter() - t)
+        full = {**doc, "observations": doc["observations"] + [new]}
+        t = time.perf_counter()
+        DEFAULT_RULES.assess(timeline.parse(full)).to_json()
+        floor.append(time.perf_counter() - t)
+        doc = full
+    engine.dispose()
+    return {"new_result_median_ms": statistics.median(times) * 1e3, "new_result_p95_ms": p95(times) * 1e3,
+            "floor_assess_median_ms": statistics.median(floor) * 1e3}
+
+
+def big_bundle(total: int, per_patient: int = 1000) -> dict:
+    entries = []
+    for i in range(total // per_patient):
+        d = synthetic_timeline(per_patient, seed=1000 + i)
+        d = {**d, "patient": {"id": f"SYN-B{i:04d}", "birth_date": "2014-06-01"},
+             "observations": [{**o, "id": f"b{i}-{o['id']}"} for o in d["observations"]]}
+        entries += timeline_to_bundle(d)["entry"]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def bench_ingest(url: str, bundle: dict, n_obs: int) -> dict:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    t = time.perf_counter()
+    with sessions() as s, s.begin():
+        rep = record_document(s, bundle, kind="fhir", source="bench", actor=ACTOR, now=NOW)
+    store_s = time.perf_counter() - t
+    stored = sum(rep.stored.values())
+    t = time.perf_counter()
+    for d in read_fhir(bundle).timelines.values():
+        timeline.parse(d)
+    floor_s = time.perf_counter() - t
+    engine.dispose()
+    return {"ingest_obs_per_s": stored / store_s, "ingest_stored": stored, "ingest_s": store_s,
+            "floor_read_parse_obs_per_s": n_obs / floor_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--requests", type=int, default=40)
+    ap.add_argument("--history", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--bundle", type=int, default=50_000)
+    args = ap.parse_args()
+    print("SYNTHETIC data. Targets: ward p95 <= 150 ms; new result <= 25 ms; ingest >= 20,000 obs/s")
+    bundle = big_bundle(args.bundle)
+    n_obs = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    box: dict = {}
+    results = {}
+    try:
+        for backend in args.backends.split(","):
+            with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2, \
+                    tempfile.TemporaryDirectory() as d3:
+                r = {}
+                r.update(bench_ward(database(backend, Path(d1), box), args.patients, args.requests))
+                r.update(bench_new_result(database(backend, Path(d2), box), args.history, args.repeat))
+                r.update(bench_ingest(database(backend, Path(d3), box), bundle, n_obs))
+            results[backend] = r
+            print(f"\n[{backend}]")
+            print(f"  ward list, {args.patients} patients: p50 {r['ward_p50_ms']:.1f} ms, p95 {r['ward_p95_ms']:.1f} ms "
+                  f"(target 150) — floor: assessing them all {r['floor_assess_all_ms']:.0f} ms "
+                  f"(ratio floor/p95 {r['floor_assess_all_ms'] / r['ward_p95_ms']:.0f}x); "
+                  f"monitor first pass {r['monitor_first_pass_s']:.1f} s")
+            print(f"  ward list HTML page (GET /, signed in), {args.patients} patients: p50 "
+                  f"{r['ward_html_p50_ms']:.1f} ms, p95 {r['ward_html_p95_ms']:.1f} ms (target 150) — ratio to "
+                  f"the JSON list {r['ward_html_p95_ms'] / r['ward_p95_ms']:.2f}x, floor/p95 "
+                  f"{r['floor_assess_all_ms'] / r['ward_html_p95_ms']:.0f}x")
+            print(f"  new result, {args.history}-obs history, stored + re-assessed: median "
+                  f"{r['new_result_median_ms']:.1f} ms, p95 {r['new_result_p95_ms']:.1f} ms (target 25) — floor: "
+                  f"assess alone {r['floor_assess_median_ms']:.1f} ms (ratio "
+                  f"{r['new_result_median_ms'] / r['floor_assess_median_ms']:.2f}x)")
+            print(f"  ingest FHIR Bundle of {n_obs:,} observations: {r['ingest_obs_per_s']:,.0f} obs/s "
+                  f"({r['ingest_s']:.2f} s, {r['ingest_stored']:,} stored; target 20,000) — floor: read + parse "
+                  f"{r['floor_read_parse_obs_per_s']:,.0f} obs/s (ratio "
+                  f"{r['ingest_obs_per_s'] / r['floor_read_parse_obs_per_s']:.2f}x)")
+    finally:
+        if "c" in box:
+            box["c"].stop()
+    print("\n" + json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

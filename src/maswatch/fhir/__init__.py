@@ -1,0 +1,1 @@
+"""FHIR R4 adapters: read (resources -> timeline documents), client (REST, paging, auth), write (assessment -> resources)."""

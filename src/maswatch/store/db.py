@@ -1,0 +1,77 @@
+"""Engines and sessions from a ``database_url`` (docs/service.md).
+
+SQLite (the default, one file): WAL journal so readers never block the writer, foreign
+keys on, a busy timeout instead of an immediate "database is locked", and real
+transactions (pysqlite's own implicit BEGIN is turned off so SAVEPOINTs work).
+PostgreSQL: ``postgresql://`` URLs are served by psycopg 3.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import InputError
+
+SQLITE_BUSY_MS = 10_000
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3; anything else is passed as given."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(database_url: str, **kw) -> Engine:
+    """An engine for ``database_url``; a bad URL is an InputError naming ``database_url``."""
+    try:
+        url = make_url(normalise_url(database_url))
+    except ArgumentError:
+        raise InputError("database_url", f"not a database URL: {database_url!r} "
+                         "(e.g. sqlite:///maswatch.db or postgresql://user@host/db)") from None
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            parent = Path(url.database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise InputError("database_url", f"the directory {parent} does not exist")
+        engine = create_engine(url, **kw)
+        _sqlite_pragmas(engine)
+        return engine
+    if url.get_backend_name() != "postgresql":
+        raise InputError("database_url", f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+    return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed transaction survives a process crash
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit at the end, roll back on any error (the caller owns it)."""
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,188 @@
+"""The family symptom watch in a REAL browser: Playwright driving Debian's Chromium against
+``maswatch serve`` (subprocess, fresh database). A clinician enrols a family; the family opens
+the link on a phone-sized window (390 x 844), records 39.8 °C and listlessness and sees the
+advice; the clinician sees the entry and the raised level on the patient page and the ward
+list; the link revoked is refused. Screenshots go to $MASWATCH_SCREENSHOTS (default
+tests/screenshots/). axe-core (tests/vendor/axe.min.js) checks every family page. SYNTHETIC data."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's Chromium (/usr/bin/chromium) is not installed; .ci/run installs it")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+HERE = Path(__file__).parent
+AXE = (HERE / "vendor" / "axe.min.js").read_text()
+SHOTS = Path(os.environ.get("MASWATCH_SCREENSHOTS") or HERE / "screenshots")
+PASSWORD = "a long synthetic browser password"
+USER = "dr-family-synthetic"
+PID = "SYN-FAMILY-1"
+TEAM = "+44 20 7946 0018"  # SYNTHETIC
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("family-browser")
+    cfg = tmp / "service.toml"
+    cfg.write_text(f'database_url = "sqlite:///{tmp / "maswatch.db"}"\n[monitor]\nin_server = false\n'
+                   f'[family]\nteam_phone = "{TEAM}"\nemergency_number = "999"\n')
+    mw = [sys.executable, "-m", "maswatch"]
+    r = subprocess.run([*mw, "users", "add", USER, "--role", "clinician", "--config", str(cfg)],
+                       input=PASSWORD + "\n", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    port = _free_port()
+    log = open(tmp / "serve.log", "w")
+    proc = subprocess.Popen([*mw, "serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/login", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError((tmp / "serve.log").read_text())
+            time.sleep(0.1)
+        tok = httpx.post(base + "/api/session", json={"username": USER, "password": PASSWORD}).json()["access_token"]
+        doc = {"format": "maswatch-timeline/1", "synthetic": True, "patient": {"id": PID, "birth_date": "2017-02-03"},
+               "conditions": [{"code": "sjia", "onset": "2025-06-01"}],
+               "observations": [{"id": "p1", "time": "2026-11-20T08:00:00Z", "analyte": "platelets", "value": 310,
+                                 "unit": "10*9/L"}]}
+        r = httpx.post(base + "/api/ingest", content=json.dumps(doc), timeout=60,
+                       headers={"authorization": f"Bearer {tok}", "content-type": "application/json"})
+        assert r.status_code == 200 and r.json()["levels"][PID] == "none", r.text
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page) -> list[dict]:
+    page.add_script_tag(content=AXE)
+    res = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"][:3]]}
+            for v in res["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_family_watch_end_to_end(browser, server):
+    # bypass_csp only so that the injected axe-core script may run
+    clin_ctx = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    fam_ctx = browser.new_context(bypass_csp=True, timezone_id="Europe/Paris", locale="en-GB", **PHONE)
+    clin, fam = clin_ctx.new_page(), fam_ctx.new_page()
+    try:
+        # the guide needs no login; the numbers are large and tappable
+        fam.goto(server + "/family/guide")
+        assert fam.get_by_role("link", name=re.compile("Emergency number 999")).is_visible()
+        assert fam.get_by_role("link", name=re.compile(re.escape(TEAM))).is_visible()
+        assert no_horizontal_scroll(fam) and axe_violations(fam) == []
+        shot(fam, "family-guide-phone")
+        printer = browser.new_page()
+        printer.goto(server + "/family/guide/print")
+        pdf = printer.pdf(format="A4", prefer_css_page_size=True)
+        assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # the printable guide is one A4 page
+        printer.emulate_media(media="print")
+        shot(printer, "family-guide-print")
+        printer.close()
+
+        # a clinician enrols the family from the patient page
+        clin.goto(server + "/")
+        clin.get_by_label("Username").fill(USER)
+        clin.get_by_label("Password").fill(PASSWORD)
+        clin.get_by_label("Password").press("Enter")
+        clin.wait_for_url(server + "/")
+        clin.goto(server + f"/patients/{PID}")
+        clin.get_by_role("button", name="Enrol the family: make a diary link").click()
+        link = clin.locator("#diary-link").get_attribute("href")
+        assert link and re.search(r"/family/diary/[A-Za-z0-9_-]{43}$", link)
+        shot(clin, "family-link-created")
+
+        # the family opens the link on a phone and records a fever and listlessness
+        fam.goto(link)
+        assert no_horizontal_scroll(fam) and axe_violations(fam) == []
+        assert PID not in fam.content()  # nothing of the record on the family's page
+        assert fam.locator("#tz_offset").input_value() == "+01:00"  # the phone's own offset, preselected
+        shot(fam, "family-diary-phone")
+        fam.get_by_label("Temperature").fill("3900")
+        fam.get_by_label("°C").check()
+        fam.get_by_role("button", name="Save and see what to do").click()
+        assert "3900 °C is not a body temperature" in fam.locator(".form-error").inner_text()
+        shot(fam, "family-diary-refused-input")
+        fam.get_by_label("Temperature").fill("39.8")
+        fam.get_by_label("°C").check()
+        fam.get_by_label("is more tired or floppy than usual").check()
+        fam.get_by_role("button", name="Save and see what to do").click()
+        advice = fam.locator("#advice")
+        assert "Call the rheumatology team today." in advice.inner_text()
+        assert "temperature 39.8 °C" in advice.inner_text() and "more tired or floppy" in advice.inner_text()
+        assert axe_violations(fam) == []
+        shot(fam, "family-diary-advice-phone")
+
+        # the clinician sees the entry, labelled family-reported, and the raised level
+        clin.goto(server + f"/patients/{PID}")
+        panel = clin.locator("#family")
+        assert "Family-reported" in panel.inner_text() and "39.8 °C" in panel.inner_text()
+        assert "listless" in panel.inner_text()
+        assert "concern" in clin.locator(".level-badge").first.inner_text().lower()
+        assert "reported by the family at home: listless" in clin.content()
+        shot(clin, "family-clinician-patient-page")
+        clin.goto(server + "/")
+        row = clin.locator("tr", has_text=PID)
+        assert "Family-reported: 1 entry" in row.inner_text() and "concern" in row.inner_text().lower()
+        shot(clin, "family-clinician-ward-list")
+
+        # the link revoked: the family gets a plain refusal with the team's number
+        clin.goto(server + f"/patients/{PID}")
+        clin.get_by_role("button", name=re.compile(r"Revoke link #\d+")).click()
+        resp = fam.goto(link)
+        assert resp.status == 410
+        assert "closed this diary link" in fam.content() and TEAM in fam.content()
+        assert axe_violations(fam) == []
+        shot(fam, "family-link-revoked-phone")
+    finally:
+        clin_ctx.close()
+        fam_ctx.close()
