@@ -112,6 +112,16 @@ def test_linear_scale_ticks_are_nice_and_cover_the_domain():
     assert all(s.lo <= t <= s.hi for t in ticks)
 
 
+def test_temperature_axis_need_not_start_at_zero():
+    kw = dict(title="Temperature", y_label="Temperature", unit="°C", axis=TimeAxis(_t(-1), _t(25)))
+    from_zero = time_series_chart([Series("Temperature", [_t(0), _t(24)], [37.0, 39.0])], **kw)
+    tight = time_series_chart([Series("Temperature", [_t(0), _t(24)], [37.0, 39.0])], zero=False, **kw)
+    gap = [abs(float(_points(_parse(svg))[0].get("cy")) - float(_points(_parse(svg))[1].get("cy")))
+           for svg in (from_zero, tight)]
+    assert gap[1] > 5 * gap[0]  # 37 against 39 °C is far apart once the axis stops at the data
+    assert LinearScale.covering([37.0, 39.0], 200, 0, zero=False).lo > 30
+
+
 def test_log_domain_leaves_a_margin_so_no_point_sits_on_the_frame():
     s = LogScale.covering([500, 20480], 200, 0)
     assert s.lo < 500 and s.hi > 20480

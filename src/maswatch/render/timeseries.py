@@ -32,6 +32,7 @@ def time_series_chart(
     unit: str,
     axis: TimeAxis,
     log: bool = False,
+    zero: bool = True,
     thresholds: Sequence[Threshold] = (),
     bands: Sequence[TimeBand] = (),
     markers: Sequence[Marker] = (),
@@ -39,13 +40,14 @@ def time_series_chart(
     frame: Frame = Frame(),
 ) -> str:
     """One panel. Values outside ``axis`` are not drawn; on a log scale values <= 0 cannot be
-    drawn and are counted in the description. The y range covers the data and the thresholds."""
+    drawn and are counted in the description. The y range covers the data and the thresholds
+    (and 0 on a linear scale unless ``zero`` is false, e.g. body temperature)."""
     xs = TimeScale(axis.start, axis.end, frame.plot_left, frame.plot_right)
     cols = [_columns(s, xs) for s in series]
     pool = [c[k] for c in cols for k in ("v", "lo", "hi")] + [np.array([t.value for t in thresholds], float)]
     allv = np.concatenate([p for p in pool if p.size]) if any(p.size for p in pool) else np.zeros(0)
     ys = (LogScale.covering(allv, frame.plot_bottom, frame.plot_top) if log
-          else LinearScale.covering(allv, frame.plot_bottom, frame.plot_top))
+          else LinearScale.covering(allv, frame.plot_bottom, frame.plot_top, zero=zero))
     desc = _describe(series, cols, thresholds, bands, markers, axis, y_label, unit, log, note)
     clip_id = chart_ids("clip", title, desc)[0]
     body = [f'<defs><clipPath id="{clip_id}"><rect x="{num(frame.plot_left)}" y="{num(frame.plot_top)}" '

@@ -29,6 +29,8 @@ class Panel:
     analytes: tuple[str, ...]
     log: bool = False
     why: str = ""
+    zero: bool = True
+    """Linear axis from 0 (counts, most labs); off where 0 is meaningless (body temperature)."""
 
 
 PANELS = (
@@ -42,7 +44,7 @@ PANELS = (
     Panel("Triglycerides", ("triglycerides",)),
     Panel("D-dimer", ("d_dimer",)),
     Panel("ESR against CRP", ("esr", "crp"), why="a falling ESR with a rising CRP suggests consumption of fibrinogen"),
-    Panel("Temperature", ("temperature",)),
+    Panel("Temperature", ("temperature",), zero=False, why="axis not from 0: 37 against 39 °C must be readable"),
 )
 TREATMENT_ORDER = ("methylprednisolone", "prednisolone", "prednisone", "dexamethasone", "hydrocortisone",
                    "ciclosporin", "anakinra", "emapalumab", "etoposide", "ruxolitinib")
@@ -117,7 +119,7 @@ def lab_charts(tl: Timeline, out: dict, window: str, synthetic: bool) -> list[di
         ths = tuple(th for a in p.analytes for th in cutoffs(a))
         note = "Background: the alert level at each time (its name is written in the band). " + p.why
         charts.append({"title": p.title, "svg": time_series_chart(
-            series, title=f"{p.title}, patient {pid}{tag}", y_label=p.title, unit=unit, axis=axis, log=p.log,
+            series, title=f"{p.title}, patient {pid}{tag}", y_label=p.title, unit=unit, axis=axis, log=p.log, zero=p.zero,
             thresholds=ths, bands=bands, markers=markers, note=note + (" SYNTHETIC data." if synthetic else ""))})
     return charts
 
