@@ -7,12 +7,8 @@ All data SYNTHETIC."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,23 +20,13 @@ from maswatch.fhir.export import timeline_to_bundle
 from maswatch.rules import build_rules
 from maswatch.synth.params import SynthOptions
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's Chromium (/usr/bin/chromium) is not installed; .ci/run installs it")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-HERE = Path(__file__).parent
-AXE = (HERE / "vendor" / "axe.min.js").read_text()
-SHOTS = Path(os.environ.get("MASWATCH_SCREENSHOTS") or HERE / "screenshots")
+sys.path.insert(0, str(Path(__file__).parent))
+from served import AXE, SHOTS, api_token, chromium, needs_chromium, running_server  # noqa: E402
+
+pytestmark = needs_chromium
 PASSWORD = "a long synthetic browser password"
 USER, ADMIN = "dr-synthetic", "admin-synthetic"
 PAGES = ("/", "/calculator", "/upload", "/admin/users", "/admin/audit")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _in_episode(doc: dict, rules) -> dict:
@@ -58,31 +44,10 @@ def _in_episode(doc: dict, rules) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    cfg = tmp / "service.toml"
-    cfg.write_text(f'database_url = "sqlite:///{tmp / "maswatch.db"}"\n[monitor]\nin_server = false\n')
-    mw = [sys.executable, "-m", "maswatch"]
-    for name, role in ((USER, "clinician"), (ADMIN, "admin")):
-        r = subprocess.run([*mw, "users", "add", name, "--role", role, "--config", str(cfg)], input=PASSWORD + "\n",
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-    port = _free_port()
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([*mw, "serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError((tmp / "serve.log").read_text())
-            time.sleep(0.1)
+    with running_server(tmp, [(USER, "clinician"), (ADMIN, "admin")], PASSWORD) as base:
         rules = build_rules()
         docs = synth.cohort(9, 2024, SynthOptions(mas_ever_scale=3.0), timelines=True)["timelines"]  # SYNTHETIC
-        tok = httpx.post(base + "/api/session", json={"username": USER, "password": PASSWORD}).json()["access_token"]
+        tok = api_token(base, USER, PASSWORD)
         for doc in docs[:6]:
             r = httpx.post(base + "/api/ingest", content=json.dumps(_in_episode(doc, rules)), timeout=60,
                            headers={"authorization": f"Bearer {tok}", "content-type": "application/json"})
@@ -90,23 +55,12 @@ def server(tmp_path_factory):
         bundle = tmp / "new-patient.fhir.json"  # uploaded through the page by a test
         bundle.write_text(json.dumps(timeline_to_bundle(_in_episode(docs[7], rules))))
         yield {"base": base, "bundle": bundle, "bundle_patient": str(docs[7]["patient"]["id"])}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _login(browser, server, name=USER):

@@ -8,25 +8,17 @@ tests/screenshots/). axe-core (tests/vendor/axe.min.js) checks every family page
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's Chromium (/usr/bin/chromium) is not installed; .ci/run installs it")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-HERE = Path(__file__).parent
-AXE = (HERE / "vendor" / "axe.min.js").read_text()
-SHOTS = Path(os.environ.get("MASWATCH_SCREENSHOTS") or HERE / "screenshots")
+sys.path.insert(0, str(Path(__file__).parent))
+from served import AXE, SHOTS, api_token, chromium, needs_chromium, running_server  # noqa: E402
+
+pytestmark = needs_chromium
 PASSWORD = "a long synthetic browser password"
 USER = "dr-family-synthetic"
 PID = "SYN-FAMILY-1"
@@ -34,38 +26,12 @@ TEAM = "+44 20 7946 0018"  # SYNTHETIC
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("family-browser")
-    cfg = tmp / "service.toml"
-    cfg.write_text(f'database_url = "sqlite:///{tmp / "maswatch.db"}"\n[monitor]\nin_server = false\n'
-                   f'[family]\nteam_phone = "{TEAM}"\nemergency_number = "999"\n')
-    mw = [sys.executable, "-m", "maswatch"]
-    r = subprocess.run([*mw, "users", "add", USER, "--role", "clinician", "--config", str(cfg)],
-                       input=PASSWORD + "\n", capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    port = _free_port()
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([*mw, "serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError((tmp / "serve.log").read_text())
-            time.sleep(0.1)
-        tok = httpx.post(base + "/api/session", json={"username": USER, "password": PASSWORD}).json()["access_token"]
+    extra = f'[family]\nteam_phone = "{TEAM}"\nemergency_number = "999"\n'
+    with running_server(tmp, [(USER, "clinician")], PASSWORD, extra) as base:
+        tok = api_token(base, USER, PASSWORD)
         doc = {"format": "maswatch-timeline/1", "synthetic": True, "patient": {"id": PID, "birth_date": "2017-02-03"},
                "conditions": [{"code": "sjia", "onset": "2025-06-01"}],
                "observations": [{"id": "p1", "time": "2026-11-20T08:00:00Z", "analyte": "platelets", "value": 310,
@@ -74,23 +40,12 @@ def server(tmp_path_factory):
                        headers={"authorization": f"Bearer {tok}", "content-type": "application/json"})
         assert r.status_code == 200 and r.json()["levels"][PID] == "none", r.text
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:
