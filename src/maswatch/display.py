@@ -9,6 +9,7 @@ gets three significant digits (never fewer than its whole part), e.g. triglyceri
 from __future__ import annotations
 
 import math
+from functools import cache
 
 from . import analytes
 from .errors import UnitError
@@ -124,6 +125,7 @@ _LAB_NAMES = {"wbc": "WBC", "ast": "AST", "alt": "ALT", "ldh": "LDH", "esr": "ES
               "d_dimer": "D-dimer", "scd25": "sCD25", "il18": "IL-18", "cxcl9": "CXCL9", "hemoglobin": "haemoglobin"}
 
 
+@cache  # a pure function of the path, called for every input shown
 def label(path: str) -> str:
     """A short readable name of a snapshot input ('labs.ast' -> 'AST')."""
     from .reading import input_names  # the names of findings live with the next-step data

@@ -168,11 +168,16 @@ def facts(batch: SnapshotBatch, i: int) -> dict:
     }
 
 
+def instrument_rows(results: dict[str, InstrumentResult], batch: SnapshotBatch, i: int) -> dict[str, dict]:
+    """Every instrument's row ``i`` (the ``instruments`` of :func:`rows`, without the reading)."""
+    return {iid: result_row(r, batch, i) for iid, r in results.items()}
+
+
 def rows(results: dict[str, InstrumentResult], batch: SnapshotBatch) -> list[dict]:
     """Per row of the batch: the reading (one line), the next steps, and every instrument."""
     out = []
     for i in range(batch.n):
-        instruments = {iid: result_row(r, batch, i) for iid, r in results.items()}
+        instruments = instrument_rows(results, batch, i)
         f = facts(batch, i)
         out.append({"reading": reading.headline(instruments, f), "next_steps": reading.next_steps(instruments, f),
                     "instruments": instruments})

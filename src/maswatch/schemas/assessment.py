@@ -191,7 +191,10 @@ class AssessmentDocument(_Closed):
     label: Optional[str] = Field(None, description="'SYNTHETIC data — not a real patient' on synthetic data.")
     at: str
     assessment: Current
-    history: list[HistoryRow]
+    history: list[HistoryRow] = Field(
+        None, description="One row per evaluation time. Always present in `maswatch assess --json`; absent only "
+        "when the caller asked for the assessment at `at` alone (`Assessment.to_json(history=False)`).",
+        json_schema_extra=lambda s: s.pop("default"))  # optional, but never null
     first_met: dict[str, Optional[str]]
     first_indeterminate: dict[str, Optional[str]]
     peak_scores: dict[str, dict[str, Any]]

@@ -51,9 +51,6 @@ KEY_LABS = ("platelets", "ferritin", "ast", "fibrinogen", "wbc", "esr", "crp")
 """Shown in each history row: the labs whose change matters most (docs/clinical/criteria.md §8)."""
 _VERDICTS = np.array(VERDICT_NAMES, dtype=object)
 _LEVELS = np.array(alerts.LEVELS, dtype=object)
-_HISTORY_KEYS = ("time", "alert_level", "level_from_fresh_results", "stale", "overdue", "notify", "episode", "segment",
-                 "result_time", "uses_preliminary", "labs", "verdicts", "scores")
-"""The keys of a history row, in output order (then ``explanation`` and ``tests_to_order`` on a notification)."""
 
 
 @dataclass
@@ -112,7 +109,7 @@ class Assessment:
         b = self.points.batch.row(i)
         b.given = [given_row(self.points, self.timeline.table, self.timeline.observations, i)]
         one = {iid: _row_result(r, i) for iid, r in self.results.items()}
-        return report.rows(one, b)[0]["instruments"]
+        return report.instrument_rows(one, b, 0)
 
     def episode_at(self, i: int) -> Episode | None:
         t = int(self.points.times[i])
@@ -138,8 +135,8 @@ class Assessment:
         return out
 
     def history_json(self) -> list[dict]:
-        """One row per evaluation time. Built column by column, then zipped into rows (one
-        ``dict(zip(...))`` per row and per nested object: no per-cell Python lookups)."""
+        """One row per evaluation time, built column by column (NumPy) and zipped into rows: no
+        per-cell lookups, the cost of a 2,000-point history is the dicts themselves."""
         n = self.n
         ids = list(self.results)
         verdict_cols = [_VERDICTS[r.verdict].tolist() for r in self.results.values()]
@@ -158,15 +155,18 @@ class Assessment:
             row_labs = [dict(compress(zip(lab_names, v), p)) for v, p in zip(zip(*lab_vals), zip(*lab_present))]
         else:
             row_labs = [{} for _ in range(n)]
-        columns = (
-            iso_times(self.points.times), _LEVELS[self.levels].tolist(), _LEVELS[self.fresh_levels].tolist(),
-            _keys_per_row(self.stale, n), _keys_per_row(self.overdue, n), self.notify.tolist(),
-            _episode_numbers(self), self.segment.tolist(), self.result_time.tolist(),
-            self.points.preliminary.tolist(), row_labs,
-            [dict(zip(ids, v)) for v in zip(*verdict_cols)] if ids else [{} for _ in range(n)],
-            [dict(zip(scores, v)) for v in zip(*scores.values())] if scores else [{} for _ in range(n)],
-        )
-        rows = [dict(zip(_HISTORY_KEYS, r)) for r in zip(*columns)]
+        verdict_rows = _dict_rows(ids, verdict_cols) if ids else [{} for _ in range(n)]
+        score_rows = [dict(zip(scores, v)) for v in zip(*scores.values())] if scores else [{} for _ in range(n)]
+        rows = [
+            {"time": t, "alert_level": lv, "level_from_fresh_results": flv, "stale": st, "overdue": od, "notify": nt,
+             "episode": ep, "segment": sg, "result_time": rt, "uses_preliminary": pr, "labs": lb, "verdicts": vd,
+             "scores": sc}
+            for t, lv, flv, st, od, nt, ep, sg, rt, pr, lb, vd, sc in zip(
+                iso_times(self.points.times), _LEVELS[self.levels].tolist(), _LEVELS[self.fresh_levels].tolist(),
+                _keys_per_row(self.stale, n), _keys_per_row(self.overdue, n), self.notify.tolist(),
+                _episode_numbers(self), self.segment.tolist(), self.result_time.tolist(),
+                self.points.preliminary.tolist(), row_labs, verdict_rows, score_rows)
+        ]
         # a notification carries its explanation and the tests to order at that time
         for i in np.flatnonzero(self.notify).tolist():
             rows[i]["explanation"] = alerts.explain(self.results, self.signals, b, i, self.parts)
@@ -319,7 +319,10 @@ class Assessment:
                              "label": "composition is maswatch's own (no paper defines alert levels)"},
         }
 
-    def to_json(self) -> dict:
+    def to_json(self, *, history: bool = True) -> dict:
+        """What ``maswatch assess --json`` prints. ``history=False`` leaves out the ``history``
+        rows (one per evaluation time: most of the cost and size) for callers that show only the
+        assessment at ``at`` — CDS cards, a ward list; every other key is the same."""
         tl = self.timeline
         return {
             "schema": ASSESSMENT_SCHEMA,
@@ -328,7 +331,7 @@ class Assessment:
             **({"label": "SYNTHETIC data — not a real patient"} if tl.synthetic else {}),
             "at": iso(self.at_us),
             "assessment": self.current_json(),
-            "history": self.history_json(),
+            **({"history": self.history_json()} if history else {}),
             "first_met": self.first_times(2),
             "first_indeterminate": self.first_times(1),
             "peak_scores": self.peak_scores(),
@@ -344,6 +347,19 @@ _FINDINGS = set(FINDING_IDS) | {"temperature"}
 def _path(key: str) -> str:
     """Series key -> snapshot input path ('ferritin' -> 'labs.ferritin', 'fever' -> 'findings.fever')."""
     return f"findings.{key}" if key in _FINDINGS else f"labs.{key}"
+
+
+def _dict_rows(keys: list[str], columns: list[list]) -> list[dict]:
+    """``{key: column[i]}`` per row i, for columns of few distinct rows (verdicts): each distinct
+    row is built once and copied (a copy per row: no row shares an object with another)."""
+    built: dict[tuple, dict] = {}
+    out = []
+    for v in zip(*columns):
+        d = built.get(v)
+        if d is None:
+            d = built[v] = dict(zip(keys, v))
+        out.append(d.copy())
+    return out
 
 
 def _keys_per_row(cols: dict[str, np.ndarray], n: int) -> list[list[str]]:
