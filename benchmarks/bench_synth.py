@@ -8,7 +8,7 @@ Prints, in one run:
    on a small cohort, and the ratio of the two throughputs;
 3. calibration of the generated data against its own ground-truth labels: how often the
    2016 criteria / HLH-2004 are met in labelled MAS episodes and without one
-   (distributions.md §7.2: 2016 sensitivity 0.73, specificity 0.99; HLH-2004 a minority).
+   (docs/clinical/distributions.md §7.2: 2016 sensitivity 0.73, specificity 0.99; HLH-2004 a minority).
 
     python benchmarks/bench_synth.py [--rows 10000000] [--workers 2] [--quick]
 """

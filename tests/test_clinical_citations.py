@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src/maswatch"
 CITATION = re.compile(r"docs/clinical/([\w.-]+\.md)`{0,2}((?:[ ,;]*(?:and )?§ ?\d+(?:\.\d+)?(?:[–-]\d+)?)*)")
 SECTION = re.compile(r"§ ?(\d+(?:\.\d+)?)(?:[–-](\d+))?")
-BARE = re.compile(r"(?<![\w/])(?:shared/clinical/)?criteria\.md`{0,2} ?§")
-"""A criteria.md section cited without the docs/clinical/ path (would not resolve in the repository)."""
+BARE = re.compile(r"(?<![\w/])(?:shared/clinical/)?(?:criteria|distributions)\.md`{0,2} ?§|shared/clinical/")
+"""A criteria.md or distributions.md section cited without the docs/clinical/ path, or any
+citation of the shared/clinical/ files (neither would resolve in the repository)."""
 TEXT = ("*.py", "*.toml", "*.json", "*.html", "*.j2", "*.txt", "*.md")
 
 
@@ -49,12 +50,29 @@ def test_the_reference_has_every_section():
     assert (ROOT / "docs/clinical/unverified.md").is_file() and (ROOT / "docs/clinical/README.md").is_file()
 
 
+def test_the_generator_reference_has_every_section():
+    wanted = {str(k) for k in range(0, 10)} | {f"2.{k}" for k in range(1, 8)} | {f"4.{k}" for k in range(1, 8)}
+    assert wanted | {f"7.{k}" for k in range(1, 6)} <= headings("distributions.md")
+    assert "distributions.md" in (ROOT / "docs/clinical/README.md").read_text(encoding="utf-8")
+
+
 def test_the_checker_catches_what_it_should():
     assert unresolved("see docs/clinical/criteria.md §2") == []
     assert unresolved("docs/clinical/criteria.md §3, §5, §7, §12 and docs/clinical/criteria.md §8–10") == []
     assert unresolved("docs/clinical/criteria.md §16")
     assert unresolved("docs/clinical/nowhere.md §1")
     assert unresolved("(criteria.md §2)") and unresolved("shared/clinical/criteria.md §4")
+    assert unresolved("docs/clinical/distributions.md §7.2, §4.6 and §3") == []
+    assert unresolved("docs/clinical/distributions.md §7.9") and unresolved("docs/clinical/distributions.md §10")
+    assert unresolved("(distributions.md §6)") and unresolved("``distributions.md`` §3")
+    assert unresolved("(shared/clinical/distributions.md)") and unresolved("../shared/clinical/distributions.md §3")
+
+
+def test_generator_shorthand_resolves():
+    """params.py cites distributions.md as ``D§N`` (its docstring says so); each N must be a heading."""
+    cited = {m.group(1) for p in SRC.rglob("*.py") for m in re.finditer(r"D§(\d+(?:\.\d+)?)", p.read_text(encoding="utf-8"))}
+    assert cited and cited <= headings("distributions.md"), cited - headings("distributions.md")
+    assert "``docs/clinical/distributions.md`` (``D§``)" in (SRC / "synth/params.py").read_text(encoding="utf-8")
 
 
 def _source_files():

@@ -57,7 +57,7 @@ def test_ferritin_peaks_near_the_labelled_peak(cohort, mas_labels):
 
 
 def test_mas_values_move_the_published_way(cohort, mas_labels):
-    """Pre-MAS -> peak: platelets and fibrinogen fall, ferritin, AST and LDH rise (distributions.md §3)."""
+    """Pre-MAS -> peak: platelets and fibrinogen fall, ferritin, AST and LDH rise (docs/clinical/distributions.md §3)."""
     o = calibration.canonical_observations(cohort["observations"])
     ratios = {a: [] for a in ("ferritin", "platelets", "fibrinogen", "ast", "ldh")}
     for m in mas_labels.itertuples():
@@ -86,7 +86,7 @@ def test_2016_criteria_met_in_most_mas_and_rarely_without(cohort):
 def test_hlh2004_is_met_by_a_minority_of_mas(cohort):
     ep = calibration.episode_verdicts(cohort, "hlh2004")["episodes"]
     share = ep[ep.kind == "mas"].first_met.notna().mean()
-    assert 0.05 <= share <= 0.5, share  # distributions.md §7.2: "a generator whose MAS all meet HLH-2004 is too severe"
+    assert 0.05 <= share <= 0.5, share  # docs/clinical/distributions.md §7.2: "a generator whose MAS all meet HLH-2004 is too severe"
 
 
 def test_episode_process_matches_published_frequencies():

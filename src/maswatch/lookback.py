@@ -4,7 +4,7 @@ An evaluation at time t uses, for each analyte or finding, the latest valid valu
 observed at or before t and no older than its window. The same windows are used by
 ``maswatch assess`` (one patient) and ``maswatch screen`` (a population), so that both
 give the same answer. The defaults are ASSUMPTIONS (no paper sets them): MAS evolves
-over hours to days and inpatient panels are drawn daily (distributions.md §6), so
+over hours to days and inpatient panels are drawn daily (docs/clinical/distributions.md §6), so
 fast-moving labs look back 72 h, blood counts 48 h, slow or send-out tests longer.
 They are configurable and shown with every assessment.
 """

@@ -1,4 +1,4 @@
-"""Trend signals: how a patient's own labs move (docs/clinical/criteria.md §8; distributions.md §3).
+"""Trend signals: how a patient's own labs move (docs/clinical/criteria.md §8; docs/clinical/distributions.md §3).
 
 MAS is recognised early by change against the patient's own earlier values: platelets
 falling, ferritin and AST climbing, fibrinogen and white cells falling, ESR dropping
@@ -73,8 +73,9 @@ class ChangeRule(BaseModel):
 
 
 # Defaults: HEURISTIC, not validated (docs/clinical/criteria.md §8 set no cut-offs). Chosen below the
-# median changes reported between admission and MAS (AOSD, Cheng et al., distributions.md
-# §3: platelets -47%, fibrinogen -58%, ESR -50%, AST x2.9, LDH x2.8, ferritin x3.4) and
+# median changes reported between admission and MAS (AOSD, Cheng et al.,
+# docs/clinical/distributions.md §3: platelets -47%, fibrinogen -58%, ESR -50%, AST x2.9,
+# LDH x2.8, ferritin x3.4) and
 # the "> 50% change" of Minoia 2014, so that a signal precedes full-blown MAS. The absolute
 # minimums keep changes within the normal range (AST 20 -> 31 U/L) from counting.
 class TrendConfig(BaseModel):

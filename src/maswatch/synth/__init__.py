@@ -2,7 +2,7 @@
 
 Patients with sJIA, AOSD, SLE, other rheumatic disease and febrile-infection controls,
 with flares, infections and MAS episodes shaped on published value distributions
-(``shared/clinical/distributions.md``; every parameter and its status is in
+(``docs/clinical/distributions.md``; every parameter and its status is in
 :mod:`maswatch.synth.params`). Each patient is drawn from a generator seeded by
 (seed, patient index), so a cohort is identical whatever the chunk size or number of
 worker processes. Output is streamed chunk by chunk (bounded memory).
@@ -177,7 +177,7 @@ def _write_readme(out: Path, s: SynthSummary, options: SynthOptions) -> None:
         f"Archetype mix {dict(zip(params.ARCHETYPES, options.archetype_mix))}; MAS probability scale "
         f"{options.mas_ever_scale}; twice-daily inpatient draws share {options.twice_daily_share}.",
         "Every patient is invented. Values are drawn from published distributions where they exist",
-        "(shared/clinical/distributions.md) and from labelled ASSUMPTIONS elsewhere; see",
+        "(docs/clinical/distributions.md) and from labelled ASSUMPTIONS elsewhere; see",
         "maswatch/synth/params.py for each number, its source and its status.",
         "",
         "Tables (one directory per table of part files part-NNNNN.parquet, zstd; .csv if asked):",

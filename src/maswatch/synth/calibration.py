@@ -7,7 +7,7 @@ look-back semantics of docs/evaluation-points.md, the instruments of
 ``maswatch.instruments``) — and the verdicts are related to the labelled episodes. No rule
 and no evaluation-point logic is re-implemented here. Used by the tests and by
 ``benchmarks/bench_synth.py`` to show that MAS episodes mostly meet the 2016 criteria and
-that they are rarely met without one (distributions.md §7.2).
+that they are rarely met without one (docs/clinical/distributions.md §7.2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every number the synthetic-cohort generator draws from, with its source and status.
 
-Sources are sections of ``shared/clinical/distributions.md`` (``D§``) and
+Sources are sections of ``docs/clinical/distributions.md`` (``D§``) and
 ``docs/clinical/criteria.md`` (``C§``). Status follows that file:
 
 - ``VERIFIED``   a published number used as printed (median, frequency, time);
