@@ -91,3 +91,17 @@ def api_token(base: str, username: str, password: str) -> str:
     r = httpx.post(base + "/api/session", json={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
+
+
+def shot(page, name: str) -> None:
+    """A full-page screenshot under $MASWATCH_SCREENSHOTS (default tests/screenshots/)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it stands."""
+    page.add_script_tag(content=AXE)
+    res = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"][:3]]}
+            for v in res["violations"] if v["impact"] in ("serious", "critical")]

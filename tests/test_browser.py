@@ -21,7 +21,7 @@ from maswatch.rules import build_rules
 from maswatch.synth.params import SynthOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from served import AXE, SHOTS, api_token, chromium, needs_chromium, running_server  # noqa: E402
+from served import api_token, axe_violations, chromium, needs_chromium, running_server, shot  # noqa: E402
 
 pytestmark = needs_chromium
 PASSWORD = "a long synthetic browser password"
@@ -88,18 +88,6 @@ def admin(browser, server):
     ctx, page = _login(browser, server, ADMIN)
     yield page
     ctx.close()
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def axe_violations(page) -> list[dict]:
-    page.add_script_tag(content=AXE)
-    res = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"][:3]]}
-            for v in res["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def _first_patient_with_notification(page) -> str:

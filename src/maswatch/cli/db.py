@@ -17,10 +17,15 @@ ConfigOpt = typer.Option(None, "--config", help="Service TOML (docs/service.md).
 
 
 def _engine(config: Optional[Path]):
+    """The configured database's engine; a bad configuration ends the command with exit 2."""
     from ..store.db import make_engine
     from ..web.config import load_config
 
-    return make_engine(load_config(config).database_url)
+    try:
+        return make_engine(load_config(config).database_url)
+    except InputError as exc:
+        print_error(err_console(), exc)
+        raise typer.Exit(EXIT_USAGE)
 
 
 @db_app.command("upgrade")
@@ -29,11 +34,7 @@ def upgrade(config: Optional[Path] = ConfigOpt) -> None:
     from ..store import migrate
 
     err = err_console()
-    try:
-        engine = _engine(config)
-    except InputError as exc:
-        print_error(err, exc)
-        raise typer.Exit(EXIT_USAGE)
+    engine = _engine(config)
     try:
         before = migrate.current_revision(engine)
         migrate.upgrade(engine)
@@ -48,11 +49,7 @@ def check(config: Optional[Path] = ConfigOpt) -> None:
     from ..store import migrate
 
     err = err_console()
-    try:
-        engine = _engine(config)
-    except InputError as exc:
-        print_error(err, exc)
-        raise typer.Exit(EXIT_USAGE)
+    engine = _engine(config)
     try:
         cur, head = migrate.current_revision(engine), migrate.head_revision()
     finally:
