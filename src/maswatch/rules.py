@@ -25,6 +25,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,7 +57,7 @@ class Rules:
             "trends": {k: r.model_dump(mode="json") for k, r in sorted(self.trends.rules().items())},
         }
 
-    @property
+    @cached_property  # rules are built once and never changed (frozen): computed once per instance
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON of every value: equal rules, equal fingerprint."""
         canon = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -9,7 +9,7 @@ gets 412 with an OperationOutcome. Everything then goes through the one FHIR rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from ..fhir.read import parse_timeline, read_fhir
 from ..fhir import codes as C
 from . import cards as K
 from .auth import Caller
+from .memo import AssessmentMemo, BoundedMemo, digest
 from .services import HOOK_OF, ORDER_SELECT, ORDERED_DRUGS, PATIENT_VIEW, REQUIRED_KEYS, prefetch_templates
 from .state import CdsState, Feedback, SentCard
 
@@ -43,6 +44,11 @@ class HookSettings:
     fhir_timeout: float = 10.0
     assess: Callable[[Any], Any] | None = None
     """``tl -> Assessment``; default ``timeline.assess(tl)`` (the server passes its configured rules)."""
+    rules_fingerprint: Callable[[], str] | None = None
+    """The fingerprint of the rules ``assess`` applies now (part of the memo's key); default the built-in rules'."""
+    memo: AssessmentMemo = field(default_factory=AssessmentMemo)
+    rows: BoundedMemo = field(default_factory=BoundedMemo)
+    """Observation rows already validated (``fhir.read.parse_timeline``): a new result validates only itself."""
 
 
 def client_key(caller: Caller) -> str:
@@ -122,7 +128,17 @@ def _context(body: Any, service_id: str) -> tuple[dict, str]:
 
 
 def assess_patient(found: list[Any], pid: str, settings: HookSettings) -> dict | None:
-    """The assessment JSON for the patient, or None when there is nothing to assess."""
+    """The assessment JSON for the patient, or None when there is nothing to assess (remembered for
+    identical data: :mod:`.memo`; the caller must not modify it)."""
+    if settings.rules_fingerprint is not None:
+        fingerprint = settings.rules_fingerprint()
+    else:
+        from ..rules import DEFAULT_RULES
+        fingerprint = DEFAULT_RULES.fingerprint
+    return settings.memo.get_or_compute(digest(pid, fingerprint, found), lambda: _assess(found, pid, settings))
+
+
+def _assess(found: list[Any], pid: str, settings: HookSettings) -> dict | None:
     doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in found]}
     try:
         res = read_fhir(doc, patient_id=pid)
@@ -132,7 +148,7 @@ def assess_patient(found: list[Any], pid: str, settings: HookSettings) -> dict |
     if tl_doc is None or not tl_doc["observations"]:
         return None
     try:
-        tl = parse_timeline(tl_doc, res)
+        tl = parse_timeline(tl_doc, res, memo=settings.rows)
         result = (settings.assess or timeline.assess)(tl)
     except InputError as exc:
         raise HookError(400, f"{exc.field}: {exc.message}") from None

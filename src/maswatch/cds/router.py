@@ -159,7 +159,8 @@ def install_service(app: FastAPI, config) -> None:
         with app.state.runtime.transaction() as session:
             yield SqlCdsState(session)
 
-    settings = hooks.HookSettings(assess=lambda tl: app.state.runtime.rules.assess(tl))
+    settings = hooks.HookSettings(assess=lambda tl: app.state.runtime.rules.assess(tl),
+                                  rules_fingerprint=lambda: app.state.runtime.rules.fingerprint)
     install(app, CdsRuntime(config.cds_hooks, unit, settings, public_url=config.public_url))
 
 

@@ -30,7 +30,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Iterator, MutableMapping
+
+import orjson
 
 from .. import analytes
 from ..batch import comparator_code
@@ -724,24 +726,44 @@ def _outcome_text(r: dict) -> str:
     return "; ".join(parts)[:500]
 
 
-def parse_timeline(doc: dict, result: FhirReadResult | None = None):
+def parse_timeline(doc: dict, result: FhirReadResult | None = None, *, memo: MutableMapping | None = None):
     """``timeline.parse`` on a document the reader built, leaving out (and reporting) any
-    observation or medication the timeline's own strict rules still refuse."""
+    observation or medication the timeline's own strict rules still refuse.
+
+    ``memo`` (a service's bounded mapping, shared between calls): observation rows already
+    validated, by their exact content. A row's validation depends on nothing but the row, and
+    the model takes a validated instance as it is, so a chart opened again validates only its
+    new rows; the document's own checks still run every time."""
     from .. import timeline
 
-    doc = {**doc, "observations": list(doc.get("observations", [])), "medications": list(doc.get("medications", []))}
+    rows = list(doc.get("observations", []))
+    keys: list[bytes | None] = [None] * len(rows)
+    if memo is not None:
+        for i, row in enumerate(rows):
+            if isinstance(row, dict):
+                keys[i] = k = orjson.dumps(row)
+                rows[i] = memo.get(k, row)
+    doc = {**doc, "observations": rows, "medications": list(doc.get("medications", []))}
     for _ in range(len(doc["observations"]) + len(doc["medications"]) + 1):
         try:
-            return timeline.parse(doc)
+            tl = timeline.parse(doc)
         except InputError as exc:
             m = re.match(r"^(observations|medications)\[(\d+)\]", exc.field)
             if m is None:
                 raise
             kind, i = m.group(1), int(m.group(2))
             item = doc[kind].pop(i)
+            if kind == "observations":
+                keys.pop(i)
             if result is not None:
                 result.left_out("Observation" if kind == "observations" else "Medication*", _str(item.get("id")),
                                 exc.field, exc.message)
+            continue
+        if memo is not None:
+            for k, row, validated in zip(keys, doc["observations"], tl.observations):
+                if k is not None and row is not validated:
+                    memo[k] = validated
+        return tl
     raise InputError("timeline", "could not be read")  # pragma: no cover - the loop always ends by returning
 
 

@@ -350,11 +350,12 @@ def glucocorticoid_exposure(
     cum_mg = np.where(np.cumprod(mg_known).astype(bool), round_significant(np.cumsum(np.nan_to_num(mg))), np.nan)
     cum_kg = np.where(np.cumprod(mgkg_known).astype(bool), round_significant(np.cumsum(np.nan_to_num(mgkg))), np.nan)
 
-    listed = range(max(0, n_days - DAYS_LISTED), n_days)  # the most recent days, bounded
-    drugs_by_day: dict[int, set[str]] = {i: set() for i in listed}
+    lo = max(0, n_days - DAYS_LISTED)
+    listed = range(lo, n_days)  # the most recent days, bounded
+    drugs_by_day: list[set[str]] = [set() for _ in listed]
     for d0, cnt, *_, drug in lines:
-        for i in listed:
-            if 0 <= i + first - d0 < cnt.size and cnt[i + first - d0]:
+        for i in (np.flatnonzero(cnt) + (d0 - first - lo)).tolist():  # the listed days this line gives a dose
+            if i >= 0:
                 drugs_by_day[i].add(drug)
 
     def opt(x) -> float | None:
@@ -363,25 +364,34 @@ def glucocorticoid_exposure(
     def day_of(i: int) -> date:
         return date.fromordinal(date(1970, 1, 1).toordinal() + first + i)
 
+    def column(a: np.ndarray) -> list[float | None]:
+        """The listed days of one column as Python values (one conversion per column, not per cell)."""
+        return [None if x != x or x in (np.inf, -np.inf) else x for x in a[lo:].astype(float).tolist()]
+
+    c_mg, c_kg, c_wt, c_mp, c_mpkg, c_cum, c_cumkg = (column(a) for a in (mg, mgkg, wt, mpd, mpkg, cum_mg, cum_kg))
+    c_admin, c_has_w, c_wi = n_admin[lo:].tolist(), has_w[lo:].tolist(), w_i[lo:].tolist()
+    c_high, c_pulse = [_tri_name(x) for x in high[lo:].tolist()], [_tri_name(x) for x in pulse[lo:].tolist()]
+    c_mg_known, c_kg_known = mg_known[lo:].tolist(), mgkg_known[lo:].tolist()
+    c_unknown, c_has_kg = has_unknown_dose[lo:].tolist(), has_kg[lo:].tolist()
     days = []
-    for i in listed:
+    for j, i in enumerate(listed):
         reason = None
-        if n_admin[i] and (not mg_known[i] or not mgkg_known[i]):
-            if has_unknown_dose[i]:
+        if c_admin[j] and (not c_mg_known[j] or not c_kg_known[j]):
+            if c_unknown[j]:
                 reason = "a glucocorticoid given that day has no recorded dose"
-            elif not has_w[i] and has_kg[i]:
+            elif not c_has_w[j] and c_has_kg[j]:
                 reason = "per-kg dose with no weight at or before this day: mg unknown"
             else:
                 reason = "mg dose with no weight at or before this day: mg/kg unknown"
         days.append(DayExposure(
             day=day_of(i),
-            administrations=int(n_admin[i]),
-            mg=opt(mg[i]), mg_per_kg=opt(mgkg[i]),
-            weight_kg=opt(wt[i]), weight_time=w_time[w_i[i]] if has_w[i] else None,
-            methylprednisolone_mg=opt(mpd[i]), methylprednisolone_mg_per_kg=opt(mpkg[i]),
-            cumulative_mg=opt(cum_mg[i]), cumulative_mg_per_kg=opt(cum_kg[i]),
-            high_dose=_tri_name(high[i]), pulse=_tri_name(pulse[i]),
-            drugs=tuple(sorted(drugs_by_day[i])), unknown_reason=reason,
+            administrations=c_admin[j],
+            mg=c_mg[j], mg_per_kg=c_kg[j],
+            weight_kg=c_wt[j], weight_time=w_time[c_wi[j]] if c_has_w[j] else None,
+            methylprednisolone_mg=c_mp[j], methylprednisolone_mg_per_kg=c_mpkg[j],
+            cumulative_mg=c_cum[j], cumulative_mg_per_kg=c_cumkg[j],
+            high_dose=c_high[j], pulse=c_pulse[j],
+            drugs=tuple(sorted(drugs_by_day[j])), unknown_reason=reason,
         ))
 
     return GlucocorticoidExposure(
