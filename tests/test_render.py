@@ -284,3 +284,17 @@ def test_frame_margins_are_shared_so_stacked_panels_line_up():
     xa = [float(c.get("cx")) for c in _points(a)]
     xb = float(next(e for e in b.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "course").get("x"))
     assert xa[0] == pytest.approx(xb, abs=0.1) and f.plot_left < xa[0] < f.plot_right
+
+
+def test_charts_carry_no_inline_style_so_a_strict_content_security_policy_keeps_them_intact():
+    """The web app sends style-src 'self': a style="" attribute would be dropped (and logged) by the
+    browser. Font and label halos are presentation attributes; sizing is the page's CSS."""
+    times = [_t(12 * i) for i in range(5)]
+    bands = level_bands(times, ["none", "watch", "alert", "alert", "none"], times[-1], LEVEL_FILLS)
+    svg = _ferritin_chart([300, 900, 4000, 25000, 12000], times=times, bands=bands,
+                          markers=[Marker(times[2], "episode 1 start")])
+    root = _parse(svg)
+    assert not [e.tag for e in root.iter() if e.get("style") is not None]
+    assert "system-ui" in root.get("font-family")
+    halos = [e for e in root.iter("{http://www.w3.org/2000/svg}text") if e.get("paint-order") == "stroke"]
+    assert halos and all(e.get("stroke") == "#fff" for e in halos)

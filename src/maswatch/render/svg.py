@@ -15,7 +15,8 @@ import re
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|none)$")
 _DASH = re.compile(r"^(\d+(\.\d+)?( \d+(\.\d+)?)*)?$")
-FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+FONT_FAMILY = "system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+"""A presentation attribute on the <svg>; a page scales the chart with its own CSS (max-width: 100%)."""
 
 
 def esc(text) -> str:
@@ -69,8 +70,9 @@ def attrs(**kw) -> str:
 def text(x: float, y: float, content, *, size: float = 11, anchor: str = "start", weight: str | None = None,
          fill: str = "#222", rotate: float | None = None, halo: bool = False, cls: str | None = None) -> str:
     transform = f"rotate({num(rotate)} {num(x)} {num(y)})" if rotate is not None else None
-    style = "paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round" if halo else None
-    return (f"<text{attrs(x=num(x), y=num(y), font_size=num(size), text_anchor=anchor, font_weight=weight, fill=colour(fill), transform=transform, style=style, class_=cls)}>"
+    # presentation attributes, not style=: a page's Content-Security-Policy (style-src 'self') drops inline styles
+    halo_attrs = {"paint_order": "stroke", "stroke": "#fff", "stroke_width": "3", "stroke_linejoin": "round"} if halo else {}
+    return (f"<text{attrs(x=num(x), y=num(y), font_size=num(size), text_anchor=anchor, font_weight=weight, fill=colour(fill), transform=transform, **halo_attrs, class_=cls)}>"
             f"{esc(content)}</text>")
 
 
@@ -86,6 +88,6 @@ def svg_document(width: float, height: float, title: str, desc: str, body: list[
     tid, did = chart_ids(kind, title, desc, *id_seed)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(width)}" height="{num(height)}" '
             f'viewBox="0 0 {num(width)} {num(height)}" role="img" aria-labelledby="{tid}" aria-describedby="{did}" '
-            f'style="{FONT};max-width:100%;height:auto">'
+            f'font-family="{esc(FONT_FAMILY)}">'
             f'<title id="{tid}">{esc(title)}</title><desc id="{did}">{esc(desc)}</desc>'
             + "".join(body) + "</svg>")

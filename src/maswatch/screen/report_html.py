@@ -26,6 +26,7 @@ from ..render.cutoffs import HSCORE, SCORE_CUTOFFS, cutoffs
 _LEVEL_COLOURS = ("#9e9e9e", "#f2c200", "#f28c28", "#d32f2f")
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+svg[role=img]{max-width:100%;height:auto}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f4f4f4} td.l,th.l{text-align:left}
