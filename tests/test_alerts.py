@@ -35,7 +35,7 @@ def test_ravelli_met_in_sjia_is_alert_and_nothing_is_none():
     assert res["ravelli2016"].applicable[2] == NO
     assert lv[2] == alerts.CONCERN
     why = alerts.explain(res, sig, b, 0)
-    assert why[0]["level"] == "alert" and "ravelli2016" in why[0]["text"]
+    assert why[0]["level"] == "alert" and "2016 sJIA-MAS criteria" in why[0]["text"] and why[0]["evidence"] == ["ravelli2016"]
 
 
 def test_trends_raise_watch_then_concern_and_context_raises():
@@ -52,7 +52,8 @@ def test_trends_raise_watch_then_concern_and_context_raises():
     assert lv.tolist() == [alerts.WATCH, alerts.CONCERN, alerts.CONCERN, alerts.WATCH, alerts.WATCH, alerts.NONE]
     why = alerts.explain(res, sig, b, 2)
     assert [r["reason"] for r in why] == ["consensus_trend_known_context", "trend"]
-    assert "falling_platelets" in why[0]["text"] and "sjia" in why[0]["text"]
+    assert "platelets falling" in why[0]["text"] and "known sJIA" in why[0]["text"]
+    assert why[0]["evidence"] == ["falling_platelets"]
     assert [r["reason"] for r in alerts.explain(res, sig, b, 1)] == ["consensus_trends", "trend"]
 
 
@@ -125,7 +126,8 @@ def test_disease_specific_set_open_in_its_known_disease_is_a_concern():
     assert res["ravelli2016"].verdict.tolist() == [UNKNOWN] * 3
     assert lv.tolist() == [alerts.CONCERN, alerts.WATCH, alerts.WATCH]
     assert alerts.explain(res, sig, b, 0)[0]["reason"] == "disease_set_open_known_context"
-    assert "ravelli2016" in alerts.explain(res, sig, b, 0)[0]["text"]
+    why = alerts.explain(res, sig, b, 0)[0]
+    assert "2016 sJIA-MAS criteria" in why["text"] and why["evidence"] == ["ravelli2016"]
 
 
 def test_ms_score_raises_concern_only_where_sjia_or_aosd_is_known():
@@ -157,3 +159,24 @@ def test_jsle_guidelines_met_outside_sle_are_not_a_concern():
     assert "core_met_outside_population" not in masks  # outside its population a set never raises the level
     assert masks["core_met"].tolist() == [False, True]
     assert all("parodi2009" not in r["evidence"] for r in alerts.explain(res, sig, b, 0))
+
+
+def test_explanations_name_instruments_trends_and_context_as_a_clinician_reads_them():
+    """The text shows "HLH-2004", "AST rising", "known sJIA" — never an internal id; the ids stay in evidence."""
+    import json
+    import re
+    from pathlib import Path
+
+    from maswatch import batch, timeline, trends
+    from maswatch.reading import TITLES
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "timeline_sjia_mas_recurrence.json"
+    out = timeline.assess(timeline.parse(json.loads(ex.read_text()))).to_json()
+    rows = [e for h in out["history"] for e in h.get("explanation", [])]
+    texts = {e["text"] for e in rows}
+    ids = set(TITLES) | set(trends.SIGNAL_IDS) | {c for c in batch.CONTEXTS if "_" in c or c.islower()}
+    assert len(texts) >= 5
+    for t in texts:
+        assert not [i for i in ids if re.search(rf"\b{re.escape(i)}\b", t)], t
+    assert any("HLH-2004" in t for t in texts) and any("known sJIA" in t for t in texts)
+    assert any("hlh2004" in e["evidence"] for e in rows)

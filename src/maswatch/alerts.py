@@ -215,6 +215,29 @@ def levels_from_masks(masks: dict[str, np.ndarray], n: int) -> np.ndarray:
     return level
 
 
+_SIGNAL_LABELS = {s.id: s.label for s in SIGNALS}
+
+
+def _shown(name: str) -> str:
+    """What a clinician reads for an evidence id: the instrument's title, the trend's label, else the
+    id in words (a family-reported sign); the ids themselves stay in ``evidence``."""
+    from .reading import TITLES
+
+    if name in TITLES:
+        return TITLES[name]
+    if name in _SIGNAL_LABELS:
+        label = _SIGNAL_LABELS[name]
+        return label if label[:2].isupper() else label[0].lower() + label[1:]  # "LDH rising", "ferritin rising"
+    return name.replace("_", " ")
+
+
+def _context_shown(code) -> str:
+    from .reading import CONTEXT_TEXT
+
+    ctx = CONTEXTS[int(code)]
+    return CONTEXT_TEXT.get(ctx, ctx)
+
+
 def explain(
     results: dict[str, InstrumentResult], signals: dict[str, np.ndarray], batch: SnapshotBatch, i: int,
     parts: dict[str, dict[str, np.ndarray]] | None = None,
@@ -226,7 +249,7 @@ def explain(
         if not _combine(r.id, {k: m[i:i + 1] for k, m in parts[r.id].items()}, 1)[0]:
             continue
         names = [k for k, m in parts[r.id].items() if m[i]]
-        text = r.text.format(names=", ".join(names), context=CONTEXTS[int(batch.context[i])])
+        text = r.text.format(names=", ".join(_shown(k) for k in names), context=_context_shown(batch.context[i]))
         out.append({"reason": r.id, "level": LEVELS[r.level], "text": text, "evidence": names})
     return out
 

@@ -31,7 +31,7 @@ TITLES = {
     "parodi2009": "jSLE 2009 MAS guidelines", "ms_score": "MS score", "mh_score": "MH score",
     "ferritin_esr": "ferritin:ESR", "ohi": "OHI",
 }
-_CONTEXT_TEXT = {"sjia": "sJIA", "aosd": "AOSD", "sle": "SLE", "other_rheumatic": "other rheumatic disease",
+CONTEXT_TEXT = {"sjia": "sJIA", "aosd": "AOSD", "sle": "SLE", "other_rheumatic": "other rheumatic disease",
                  "none": "no rheumatic disease", "unknown": "disease not recorded"}
 HEADLINE_MAX_MISSING = 5
 """An open set with more missing inputs than this is summarised by their count in the headline."""
@@ -142,7 +142,7 @@ def _item(r: dict, item_id: str) -> dict | None:
 
 def _ravelli_phrase(r: dict, facts: dict) -> str:
     labs = sum(1 for k in _RAVELLI_LAB_ITEMS if (_item(r, k) or {}).get("status") == "met")
-    ctx = _CONTEXT_TEXT.get(facts.get("context", "unknown"), facts.get("context", ""))
+    ctx = CONTEXT_TEXT.get(facts.get("context", "unknown"), facts.get("context", ""))
     ferr = facts.get("ferritin_text") or "ferritin > 684 ng/mL"
     return f"2016 sJIA-MAS criteria met (febrile {ctx}, {ferr}, {labs} of 4 laboratory items)"
 
