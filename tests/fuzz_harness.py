@@ -371,6 +371,26 @@ def target_reader(data: bytes) -> Outcome:
     return Outcome("ok")
 
 
+def target_reader_paths(data: bytes) -> Outcome:
+    """The reader's fast path (orjson, trusted only where the raw bytes prove every limit) reads only
+    what its exact path (json.loads with hooks) reads, to the same object (repr: types, -0.0, order)."""
+    from maswatch import jsondoc
+    from maswatch.errors import InputError
+
+    try:
+        fast = jsondoc._fast(data, jsondoc.DEFAULT_LIMITS)
+        if fast is jsondoc._DOUBT:
+            return Outcome("ok")
+        exact = jsondoc._exact(data, jsondoc.DEFAULT_LIMITS, "document")
+    except InputError as exc:
+        return Outcome("malformed", "the fast path read what the exact path refuses", str(exc)[:300])
+    except Exception as exc:  # noqa: BLE001 — classifying is the point
+        return Outcome("crash", cause_of(exc))
+    if repr(fast) != repr(exact):
+        return Outcome("malformed", "the paths read different objects", f"{fast!r:.150} / {exact!r:.150}")
+    return Outcome("ok")
+
+
 def target_evaluate(data: bytes, json_out: bool = True) -> Outcome:
     return run_command(["evaluate", "-"] + (["--json"] if json_out else []), data, json_out=json_out)
 

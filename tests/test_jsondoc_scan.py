@@ -36,13 +36,30 @@ def _longest(v) -> int:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(JSON, st.booleans())
-def test_scan_depth_is_exact_and_string_bound_never_below_the_truth(obj, ascii_only):
+@given(JSON, st.booleans(), st.booleans())
+def test_scan_depth_is_exact_and_string_bound_never_below_the_truth(obj, ascii_only, vectorised):
     data = json.dumps(obj, ensure_ascii=ascii_only).encode()
-    scan = jsondoc._scan(data)
+    scan = jsondoc._scan(data, vectorised=vectorised)  # both: bytes methods (small) and NumPy (large)
     assert scan.depth == _depth(obj)
     assert scan.longest_string >= _longest(obj)
+    assert scan.commas >= _longest_array(obj) - 1
     assert jsondoc.read_json_bytes(data) == obj
+
+
+def _longest_array(v) -> int:
+    if isinstance(v, list):
+        return max([len(v)] + [_longest_array(x) for x in v])
+    if isinstance(v, dict):
+        return max((_longest_array(x) for x in v.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.text(alphabet=st.sampled_from(list('ab"\\[]{}:,\u00e9 ')), max_size=1000).map(str.encode))
+def test_both_scans_agree_on_any_bytes_even_invalid_json(data):
+    # the exact path refuses a document too deep before parsing it, whichever scan measured it
+    small, large = jsondoc._scan(data, vectorised=False), jsondoc._scan(data, vectorised=True)
+    assert (small.depth, small.commas, small.longest_string < 0) == (large.depth, large.commas, large.longest_string < 0)
 
 
 def test_an_over_long_string_hidden_behind_escaped_quotes_is_still_refused():
