@@ -66,6 +66,9 @@ def serve(port: int, jwks_url: str) -> None:
         read_json_bytes(await request.body(), what="request")
         return {"cards": []}
 
+    from maswatch.web.collector import tune_for_serving
+
+    tune_for_serving()  # as `maswatch serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -168,6 +171,12 @@ def _run(url: str, jobs: list[tuple[str, bytes]], clients: int) -> tuple[list[fl
     return lat, time.perf_counter() - t0, bad
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to tell the server's cost from the load generator's."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
@@ -217,23 +226,25 @@ def main() -> None:
         runs = (("floor (JWT + JSON parse)", "/bench/floor", lambda k: body),
                 ("patient-view, repeat opens", f"/cds-services/{PV}", lambda k: body),
                 ("patient-view, new result", f"/cds-services/{PV}", lambda k: new_bodies[k]))
-        results, single = {}, {}
+        results, single, server_cpu = {}, {}, {}
         for name, path, body_of in runs:
             url = base + path
             now = int(time.time())
             jobs = [(jwt.encode({"iss": ISS, "aud": url, "iat": now, "exp": now + 900, "jti": f"{name}-{k}"}, key,
                                 algorithm="ES384", headers={"kid": "bench"}), body_of(k)) for k in range(n_all)]
             _run(url, jobs[:n_warm], a.clients)  # warm-up
+            cpu0 = _cpu_seconds(proc.pid)
             lat, wall, bad = _run(url, jobs[n_warm:n_warm + a.requests], a.clients)
+            server_cpu[name] = (_cpu_seconds(proc.pid) - cpu0) / len(jobs[n_warm:n_warm + a.requests]) * 1000
             if bad:
                 print(f"  {name}: {len(bad)} non-200, first: {bad[0]}", file=sys.stderr)
             results[name] = (_pct(lat, 50), _pct(lat, 99), len(lat) / wall, len(bad), len(lat))
             lat1, _, _ = _run(url, jobs[n_warm + a.requests:], 1)
             single[name] = (_pct(lat1, 50), _pct(lat1, 99))
         print(f"{'endpoint':<30}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'non-200':>9}{'n':>6}"
-              f"{'1 client p50':>14}{'p99':>7}")
+              f"{'1 client p50':>14}{'p99':>7}{'server CPU ms/req':>19}")
         for name, (p50, p99, rps, bad, n) in results.items():
-            print(f"{name:<30}{p50:>9.1f}{p99:>9.1f}{rps:>9.1f}{bad:>9}{n:>6}{single[name][0]:>14.1f}{single[name][1]:>7.1f}")
+            print(f"{name:<30}{p50:>9.1f}{p99:>9.1f}{rps:>9.1f}{bad:>9}{n:>6}{single[name][0]:>14.1f}{single[name][1]:>7.1f}{server_cpu[name]:>19.1f}")
         f = results["floor (JWT + JSON parse)"]
         for name in ("patient-view, repeat opens", "patient-view, new result"):
             p = results[name]

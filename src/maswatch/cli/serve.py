@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -30,6 +29,7 @@ def serve(
     from ..monitoring.actors import utc_now
     from ..monitoring.demo import load_demo
     from ..web import create_app
+    from ..web.collector import tune_for_serving
     from ..web.config import load_config
     from ..web.runtime import open_runtime
 
@@ -61,7 +61,5 @@ def serve(
         err.print(f"error: {exc}", highlight=False, markup=False)
         raise typer.Exit(EXIT_USAGE)
     application = create_app(cfg)
-    # Start-up objects (modules, registries, templates) never die: keep them out of the cyclic
-    # collector, whose full passes over a large heap otherwise stall requests for tens of ms.
-    gc.freeze()
+    tune_for_serving()  # start-up objects frozen, fewer collections: web/collector.py says why
     uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
