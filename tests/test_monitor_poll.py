@@ -13,6 +13,8 @@ from maswatch import synth
 from maswatch.fhir.client import FhirClient
 from maswatch.fhir.export import timeline_to_resources
 from maswatch.monitoring import Actor, record_observations, run_once
+from maswatch.monitoring.full import assessment_text
+from maswatch.monitoring.stored import stored_data
 from maswatch.monitoring.poll import poll_fhir
 from maswatch.rules import DEFAULT_RULES
 from maswatch.store import repo
@@ -45,13 +47,16 @@ def test_poll_stores_new_results_then_only_updates(session, session_factory, fhi
         session.expire_all()
         p = repo.patient_by_external_id(session, pid)
         stored = repo.latest_assessment(session, p.id).data
+        full = assessment_text(stored_data(session, p), DEFAULT_RULES)
         bundle = client.patient_data(pid, since=clock.now - timedelta(days=365 * 30))
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
     r = subprocess.run([sys.executable, "-m", "maswatch", "assess", str(path), "--json"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert stored == json.loads(r.stdout)
+    cli = json.loads(r.stdout)
+    assert stored == {k: v for k, v in cli.items() if k != "history"}  # the row: the assessment less its history
+    assert json.loads(full) == cli  # the history: recomputed from the stored rows
 
     last = doc["observations"][-1]
     new = {**last, "id": f"new-{backend}", "time": last["time"]}

@@ -14,8 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from dbfix import *  # noqa: F401,F403  (fixtures)
 from maswatch import __version__, synth, timeline
 from maswatch.errors import InputError
-from maswatch.monitoring import Actor, acknowledge, record_document, record_observations, run_once
-from maswatch.monitoring.monitor import stored_timeline_doc
+from maswatch.monitoring import Actor, acknowledge, record_document, record_observations, run_once, stored_timeline_doc
+from maswatch.monitoring.full import assessment_text
+from maswatch.monitoring.stored import stored_data
 from maswatch.rules import DEFAULT_RULES, build_rules
 from maswatch.store import migrate, repo
 from maswatch.store.tables import Notification, Patient
@@ -53,13 +54,29 @@ def _ferritin(i, value, t, status="final", unit="ng/mL"):
     return {"id": f"f{i}", "time": t, "analyte": "ferritin", "value": value, "unit": unit, "status": status}
 
 
-def cli_assess(doc, tmp_path, *extra) -> dict:
+def cli_assess_text(doc, tmp_path, *extra) -> str:
+    """What ``maswatch assess --json`` prints."""
     path = tmp_path / "tl.json"
     path.write_text(json.dumps(doc))
     r = subprocess.run([sys.executable, "-m", "maswatch", "assess", str(path), "--json", *extra],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return r.stdout
+
+
+def cli_assess(doc, tmp_path, *extra) -> dict:
+    return json.loads(cli_assess_text(doc, tmp_path, *extra))
+
+
+def without_history(out: dict) -> dict:
+    """What an assessment row stores: the assessment JSON less its per-time history."""
+    assert "history" in out
+    return {k: v for k, v in out.items() if k != "history"}
+
+
+def full_json(session, p, rules=DEFAULT_RULES) -> dict:
+    """The assessment JSON with its history, recomputed from the stored data (the API's body)."""
+    return json.loads(assessment_text(stored_data(session, p), rules))
 
 
 def test_alembic_check_models_and_migrations_agree(engine):
@@ -89,7 +106,8 @@ def test_corrections_as_the_timeline_does(session, session_factory, status, kept
     record_observations(session, _doc(obs=[fix]), source="b", actor=ALICE, now=NOW)
     monitor(session, session_factory)
     p = repo.patient_by_external_id(session, "P1")
-    stored = repo.latest_assessment(session, p.id).data
+    stored = full_json(session, p)
+    assert without_history(stored) == repo.latest_assessment(session, p.id).data
     first = stored["history"][0]["labs"].get("ferritin")
     if kept is None:
         assert stored["corrections"]["removed"] == ["f1"] and first == 300
@@ -106,7 +124,11 @@ def test_stored_assessment_equals_cli_assess_on_synthetic_patients(session, sess
         p = repo.patient_by_external_id(session, doc["patient"]["id"])
         row = repo.latest_assessment(session, p.id)
         assert row.rules_fingerprint == DEFAULT_RULES.fingerprint and row.maswatch_version == __version__
-        assert row.data == cli_assess(doc, tmp_path)
+        cli = cli_assess_text(doc, tmp_path)
+        assert row.data == without_history(json.loads(cli))
+        assert row.data == DEFAULT_RULES.assess(timeline.parse(doc)).to_json(history=False)
+        # with its history, recomputed from the stored rows: the CLI's output byte for byte
+        assert assessment_text(stored_data(session, p), DEFAULT_RULES).decode() + "\n" == cli
         assert not p.pending
 
 
@@ -120,7 +142,10 @@ def test_rules_from_config_reach_the_stored_assessment(session, session_factory,
     cfg = tmp_path / "rules.toml"
     cfg.write_text('ms_score_cutoff = "aosd"\n[lookback]\nferritin = 48\n')
     assert row.rules_fingerprint == rules.fingerprint
-    assert row.data == cli_assess(doc, tmp_path, "--config", str(cfg))
+    cli = cli_assess(doc, tmp_path, "--config", str(cfg))
+    assert row.data == without_history(cli)
+    p = repo.patient_by_external_id(session, doc["patient"]["id"])
+    assert full_json(session, p, rules) == cli and full_json(session, p) != cli  # the rules are part of the key
 
 
 def _platelets(i, value, t):
@@ -260,20 +285,61 @@ def test_fhir_bundle_is_stored_per_patient_and_assessed_like_the_cli(session, se
     r = subprocess.run([sys.executable, "-m", "maswatch", "assess", str(path), "--json"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert row.data == json.loads(r.stdout)
+    assert row.data == without_history(json.loads(r.stdout))
 
 
-def test_a_superseded_assessment_keeps_its_reading_not_its_history(session, session_factory):
+def test_earlier_assessments_are_kept_as_they_were_and_none_holds_the_history(session, session_factory):
     record_observations(session, _doc(obs=[_ferritin(1, 500, "2024-05-01T08:00:00Z")]), source="a", actor=ALICE,
                         now=NOW)
     monitor(session, session_factory)
     p = repo.patient_by_external_id(session, "P1")
     first = repo.latest_assessment(session, p.id)
+    first_data = json.loads(json.dumps(first.data))
+    doc1 = stored_timeline_doc(session, p)
     record_observations(session, _doc(obs=[_ferritin(2, 900, "2024-05-02T08:00:00Z")]), source="a", actor=ALICE,
                         now=NOW)
     monitor(session, session_factory)
     latest = repo.latest_assessment(session, p.id)
+    session.expire_all()
     old = session.get(type(first), first.id)
-    assert latest.id != old.id and "history" in latest.data and len(latest.data["history"]) == 2
-    assert old.data["superseded"] and "history" not in old.data
+    assert latest.id != old.id and "history" not in latest.data and "history" not in old.data
+    assert old.data == first_data == DEFAULT_RULES.assess(timeline.parse(doc1)).to_json(history=False)
     assert old.data["assessment"]["alert_level"] == old.level and old.rules_fingerprint == DEFAULT_RULES.fingerprint
+    assert len(full_json(session, p)["history"]) == 2  # the history is recomputed where it is shown
+
+
+def test_json_columns_written_and_read_as_json_did(session, backend):
+    """orjson for JSON columns (store.db): what json accepted is written the same way, what it refused is
+    still refused, and rows json wrote that orjson cannot read (a NaN token) are read as before."""
+    import math
+
+    import numpy as np
+    from sqlalchemy.exc import StatementError
+
+    from maswatch.store.tables import IngestBatch
+
+    repo.add_audit(session, at=NOW, actor="x", action="t", details={"f": np.float64(1.5), 1: "int key", "s": "é"})
+    ev = repo.audit_events(session, action="t")[0]
+    assert ev.details == {"f": 1.5, "1": "int key", "s": "é"}
+    raw = session.scalar(text("SELECT CAST(details AS TEXT) FROM audit_events WHERE id = :i"), {"i": ev.id})
+    assert isinstance(raw, str) and json.loads(raw) == ev.details  # text on both, never bytes
+    for bad in (np.int64(3), datetime(2024, 1, 1, tzinfo=timezone.utc)):
+        with pytest.raises((StatementError, TypeError), match="not JSON serializable"):  # psycopg: unwrapped
+            with session.begin_nested():
+                repo.add_audit(session, at=NOW, actor="x", action="t", details={"n": bad})
+    if backend == "sqlite":  # PostgreSQL's json type never accepted NaN
+        assert session.scalar(text("SELECT typeof(details) FROM audit_events WHERE id = :i"), {"i": ev.id}) == "text"
+        b = repo.add_batch(session, "legacy", NOW, None, {})
+        session.execute(text("UPDATE ingest_batches SET counts = :c WHERE id = :i"),
+                        {"c": '{"x": NaN, "big": 123456789012345678901234567890}', "i": b.id})
+        session.expire(b)
+        got = session.get(IngestBatch, b.id).counts
+        assert math.isnan(got["x"]) and got["big"] == 123456789012345678901234567890
+
+
+def test_assessment_json_is_compressed_with_lz4_on_postgresql(session, backend):
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's column compression")
+    method = session.scalar(text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'assessments'::regclass "
+                                 "AND attname = 'data'"))
+    assert method == "l"  # lz4 (the image's PostgreSQL has it; elsewhere the migration leaves the default)

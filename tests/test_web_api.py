@@ -65,13 +65,17 @@ def browser_login(client, name="clin") -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
 
 
-def cli_assess(doc, tmp_path) -> dict:
+def cli_assess_text(doc, tmp_path) -> str:
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc))
     r = subprocess.run([sys.executable, "-m", "maswatch", "assess", str(path), "--json"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return r.stdout
+
+
+def cli_assess(doc, tmp_path) -> dict:
+    return json.loads(cli_assess_text(doc, tmp_path))
 
 
 def test_unauthenticated_is_refused(app_client):
@@ -96,9 +100,12 @@ def test_ingest_assess_and_ward_list_match_the_cli(app_client, tmp_path):
     pid = doc["patient"]["id"]
     assert body["stored_observations"] == {pid: len(doc["observations"])} and body["assessed"] == 1
     stored = app_client.get(f"/api/patients/{pid}/assessment", headers=h)
-    assert stored.status_code == 200
-    cli = cli_assess(doc, tmp_path)
-    assert stored.json() == cli
+    assert stored.status_code == 200 and stored.headers["content-type"] == "application/json"
+    cli_text = cli_assess_text(doc, tmp_path)
+    assert stored.text + "\n" == cli_text  # byte for byte what `maswatch assess --json` prints, history included
+    cli = json.loads(cli_text)
+    again = app_client.get(f"/api/patients/{pid}/assessment", headers=h)  # remembered: the same bytes
+    assert again.content == stored.content
     ward = app_client.get("/api/patients", headers=h).json()
     (row,) = ward["patients"]
     assert row["id"] == pid and row["level"] == cli["assessment"]["alert_level"] and row["synthetic"]

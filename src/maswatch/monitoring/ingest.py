@@ -71,8 +71,10 @@ def _head(doc: dict, report: IngestReport, label: str) -> dict:
     return head
 
 
-def _check_rows(doc: dict, not_after: datetime, report: IngestReport, label: str) -> dict[int, datetime | None]:
-    """Index -> parsed time of the observations that pass the timeline's checks; the others are refused.
+def _check_rows(doc: dict, not_after: datetime, report: IngestReport,
+                label: str) -> tuple[dict[int, datetime | None], timeline.Timeline | None]:
+    """Index -> parsed time of the observations that pass the timeline's checks (the others are
+    refused), and the whole document's parse when every record passed.
 
     The whole document is checked at once (the fast path); only when that fails is each
     record checked alone, so one bad record never takes the good ones with it.
@@ -80,7 +82,7 @@ def _check_rows(doc: dict, not_after: datetime, report: IngestReport, label: str
     obs = doc.get("observations") or []
     try:
         tl = timeline.parse(doc, not_after=not_after)
-        return {i: o.time for i, o in enumerate(tl.observations)}
+        return {i: o.time for i, o in enumerate(tl.observations)}, tl
     except InputError as exc:
         if not exc.field.startswith(("observations[", "medications[")):
             raise InputError(f"{label}.{exc.field}", exc.message) from None
@@ -93,12 +95,23 @@ def _check_rows(doc: dict, not_after: datetime, report: IngestReport, label: str
             rid = row.get("id") if isinstance(row, dict) else None
             where = exc.field.replace("observations[0]", f"observations[{i}]", 1)
             report.refuse(f"{label}.{where}", exc.message, None if rid is None else str(rid))
-    return ok
+    return ok, None
 
 
 def record_observations(session: Session, doc: dict, *, source: str, actor: Actor, now: datetime,
                         report: IngestReport | None = None, label: str = "timeline") -> IngestReport:
     """Store one patient's timeline document; raise InputError if nothing in it can be stored."""
+    rows: list[dict] = []
+    report = _record(session, doc, source=source, actor=actor, now=now, report=report, label=label, rows=rows)
+    repo.add_observations(session, rows)
+    return report
+
+
+def _record(session: Session, doc: dict, *, source: str, actor: Actor, now: datetime,
+            report: IngestReport | None, label: str, rows: list[dict]) -> IngestReport:
+    """:func:`record_observations`, less the insert of the observation rows: they are appended to
+    ``rows`` for the caller to insert in the same transaction (a many-patient document in one bulk
+    insert: on PostgreSQL one COPY, which the server works through while the rows are sent)."""
     report = report or IngestReport()
     if not isinstance(doc, dict):
         raise InputError(label, "must be a timeline object")
@@ -106,15 +119,17 @@ def record_observations(session: Session, doc: dict, *, source: str, actor: Acto
     if pid is None or str(pid).strip() == "":
         raise InputError(f"{label}.patient.id", "is required to store a timeline (which patient is it?)")
     doc = dict(doc)
-    keep = _check_rows(doc, now + timeline.MAX_CLOCK_SKEW, report, label)
-    tl_head = timeline.parse({k: v for k, v in doc.items() if k != "observations"})
+    keep, tl = _check_rows(doc, now + timeline.MAX_CLOCK_SKEW, report, label)
+    if tl is None:  # records were refused: the rest of the document (less refused medications) alone
+        tl = timeline.parse({k: v for k, v in doc.items() if k != "observations"})
     patient, created = repo.get_or_create_patient(session, str(pid), now)
-    patient.patient_doc = {**(patient.patient_doc or {}), **tl_head.patient.model_dump(mode="json", exclude_none=True),
+    before = (patient.patient_doc, patient.synthetic)
+    patient.patient_doc = {**(patient.patient_doc or {}), **tl.patient.model_dump(mode="json", exclude_none=True),
                            "id": pid}
     patient.synthetic = bool(patient.synthetic or doc.get("synthetic"))
+    head_changed = (patient.patient_doc, patient.synthetic) != before  # e.g. a birth date: the age changes
     obs = doc.get("observations") or []
-    batch = repo.add_batch(session, source, now, actor.user_id, {})
-    rows = []
+    new_rows = []
     last = patient.last_result_at
     known = {} if created else repo.latest_versions(
         session, patient.id, [str(obs[i]["id"]) for i in keep if obs[i].get("id") is not None])
@@ -126,25 +141,28 @@ def record_observations(session: Session, doc: dict, *, source: str, actor: Acto
             continue
         if t is not None and (last is None or t > last):
             last = t
-        rows.append({"patient_id": patient.id, "batch_id": batch.id, "record_id": None if o.get("id") is None
-                     else str(o["id"]), "time": t, "status": o.get("status", "final"),
-                     "source": o.get("source") or source, "received_at": now, "data": o})
-    repo.add_observations(session, rows)
-    added_c = sum(repo.add_condition(session, patient.id, batch.id, c) for c in doc.get("conditions") or [])
-    added_m = sum(repo.add_medication(session, patient.id, batch.id, m) for m in doc.get("medications") or [])
-    changed = bool(rows or added_c or added_m or created)
-    if changed:
+        new_rows.append({"patient_id": patient.id, "record_id": None if o.get("id") is None
+                         else str(o["id"]), "time": t, "status": o.get("status", "final"),
+                         "source": o.get("source") or source, "received_at": now, "data": o})
+    new_c = repo.new_conditions(session, patient.id, doc.get("conditions") or [])
+    new_m = repo.new_medications(session, patient.id, doc.get("medications") or [])
+    if new_rows or new_c or new_m or created or head_changed:
         patient.pending = True
         patient.pending_since = patient.pending_since or now
         patient.data_version = (patient.data_version or 0) + 1
     patient.last_result_at = last
-    counts = {"observations": len(rows), "unchanged": unchanged, "refused": len(obs) - len(keep),
-              "conditions": added_c, "medications": added_m}
-    batch.counts = counts
-    report.stored[str(pid)] = report.stored.get(str(pid), 0) + len(rows)
+    counts = {"observations": len(new_rows), "unchanged": unchanged, "refused": len(obs) - len(keep),
+              "conditions": len(new_c), "medications": len(new_m)}
+    batch = repo.add_batch(session, source, now, actor.user_id, counts)  # its counts known: no UPDATE after
+    for r in new_rows:
+        r["batch_id"] = batch.id
+    rows.extend(new_rows)
+    repo.add_conditions(session, patient.id, batch.id, new_c)
+    repo.add_medications(session, patient.id, batch.id, new_m)
+    report.stored[str(pid)] = report.stored.get(str(pid), 0) + len(new_rows)
     report.unchanged += unchanged
-    report.conditions_added += added_c
-    report.medications_added += added_m
+    report.conditions_added += len(new_c)
+    report.medications_added += len(new_m)
     if str(pid) not in report.patients:
         report.patients.append(str(pid))
     repo.add_audit(session, at=now, actor=actor.name, user_id=actor.user_id, ip=actor.ip, action="ingest",
@@ -167,9 +185,11 @@ def record_document(session: Session, doc: object, *, kind: str, source: str, ac
         if not res.timelines:
             raise InputError("fhir", "no patient data could be read from the document"
                              + (f" ({report.refused[0]['reason']})" if report.refused else ""))
-        for pid, tdoc in res.timelines.items():
-            record_observations(session, tdoc, source=source, actor=actor, now=now, report=report,
-                                label=f"patient {pid}")
+        rows: list[dict] = []
+        for pid, tdoc in res.timelines.items():  # one patient each: no row depends on another's
+            _record(session, tdoc, source=source, actor=actor, now=now, report=report, label=f"patient {pid}",
+                    rows=rows)
+        repo.add_observations(session, rows)
         return report
     if kind == "timeline":
         return record_observations(session, doc, source=source, actor=actor, now=now, report=report)

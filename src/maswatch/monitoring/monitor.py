@@ -4,7 +4,9 @@
 one transaction per patient, so one patient's bad data never blocks another's. The
 assessment is ``timeline.parse`` + ``timeline.assess`` on the timeline document rebuilt
 from the stored raw rows — the same code path, settings and default time as
-``maswatch assess --json`` — so the stored JSON equals the CLI's on the same data.
+``maswatch assess --json`` — so the stored JSON equals the CLI's on the same data, less the
+per-time history (``to_json(history=False)``: what changed and the ward row are read from
+the assessment itself; the history is recomputed where it is shown, ``monitoring.full``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .. import __version__, alerts, timeline
+import numpy as np
+
+from .. import __version__, alerts
 from ..errors import InputError
 from ..rules import Rules
 from ..store import repo
 from ..store.tables import AlertState, AssessmentRow, Notification, Patient
+from ..timeline import Assessment
+from ..timeline.assess import iso_times, json_numbers
 from ..timeline.changes import changes
 from .actors import MONITOR, Actor, Clock
+from .stored import stored_timeline
 
 if TYPE_CHECKING:  # the store owns SQLAlchemy; services only pass its Session on
     from sqlalchemy.orm import Session, sessionmaker
@@ -38,25 +45,15 @@ class RunReport:
     patients: list[str] = field(default_factory=list)
 
 
-def stored_timeline_doc(session: Session, patient: Patient) -> dict:
-    """The patient's timeline document rebuilt from the stored raw rows, every version in receipt order."""
-    return {
-        "format": timeline.FORMAT,
-        "synthetic": bool(patient.synthetic),
-        "patient": dict(patient.patient_doc or {"id": patient.external_id}),
-        "conditions": repo.conditions(session, patient.id),
-        "observations": repo.observation_rows(session, patient.id),
-        "medications": repo.medications(session, patient.id),
-    }
-
-
 def assess_patient(session: Session, patient: Patient, rules: Rules, now: datetime,
                    actor: Actor = MONITOR) -> AssessmentRow | None:
     """Assess one patient on its stored data and store the result, notifications and audit row."""
-    doc = stored_timeline_doc(session, patient)
     state = repo.alert_state(session, patient.id)
     try:
-        out = rules.assess(timeline.parse(doc)).to_json()
+        a = rules.assess(stored_timeline(session, patient))
+        out = a.to_json(history=False)
+        known = repo.notification_keys(session, patient.id)
+        rows = notification_rows(a, known)
     except InputError as exc:  # stored data the timeline refuses: shown as an error, never as 'none'
         message = f"{exc.field}: {exc.message}"
         if state is None:
@@ -68,13 +65,10 @@ def assess_patient(session: Session, patient: Patient, rules: Rules, now: dateti
                        action="assess_failed", patient_id=patient.id, details={"error": message})
         return None
     level = out["assessment"]["alert_level"]
-    if state is not None and state.assessment_id is not None:
-        repo.supersede_assessment(session, state.assessment_id)
     row = repo.add_assessment(session, AssessmentRow(
         patient_id=patient.id, at=datetime.fromisoformat(out["at"]), level=level,
         rules_fingerprint=rules.fingerprint, maswatch_version=__version__, created_at=now, data=out))
-    ch = changes(out, repo.notification_keys(session, patient.id), None if state is None or state.error
-                 else state.level)
+    ch = changes({**out, "history": rows}, known, None if state is None or state.error else state.level)
     repo.add_notifications(session, (Notification(
         patient_id=patient.id, segment=n.segment, level=n.level, raised_at=datetime.fromisoformat(n.raised_at),
         created_at=now, assessment_id=row.id,
@@ -86,7 +80,7 @@ def assess_patient(session: Session, patient: Patient, rules: Rules, now: dateti
     state.level_since = datetime.fromisoformat(ch.level_since) if ch.level_since else row.at
     state.last_worsening_at = datetime.fromisoformat(ch.last_worsening_at) if ch.last_worsening_at else None
     state.assessment_id, state.error, state.updated_at = row.id, None, now
-    state.summary = ward_summary(out)
+    state.summary = ward_summary(out, a)
     patient.context = out["assessment"].get("context") or patient.context
     repo.add_audit(session, at=now, actor=actor.name, user_id=actor.user_id, ip=actor.ip, action="assess",
                    patient_id=patient.id,
@@ -96,10 +90,54 @@ def assess_patient(session: Session, patient: Patient, rules: Rules, now: dateti
     return row
 
 
-def ward_summary(out: dict) -> dict:
-    """What a ward-list row shows, taken from the assessment JSON (no second computation)."""
-    a = out["assessment"]
-    inst = a.get("instruments") or {}
+def notification_rows(a: Assessment, known: set[tuple[int, str]]) -> list[dict]:
+    """The history rows that ``timeline.changes`` reads, with the values of
+    ``Assessment.history_json`` (tested equal) but only their time, level, ``notify`` and
+    segment — and, on a notified row of a (segment, level) not in ``known``, the explanation
+    and tests to order of the notification it raises — instead of every row's labs, verdicts
+    and scores (most of the history's cost). The rows read: every notified row, and the start
+    of the final run of the current level with the row before it (``changes`` walks back from
+    the end while the level is unchanged: the run between adds nothing)."""
+    n = a.n
+    if n == 0:
+        return []
+    levels = a.levels
+    other = np.flatnonzero(levels != levels[-1])
+    start = int(other[-1]) + 1 if len(other) else 0
+    idx = sorted({*np.flatnonzero(a.notify).tolist(), start, *([start - 1] if start else [])})
+    rows = []
+    for i, t in zip(idx, iso_times(a.points.times[idx])):
+        row = {"time": t, "alert_level": alerts.LEVELS[int(levels[i])], "notify": bool(a.notify[i]),
+               "segment": int(a.segment[i])}
+        if row["notify"] and (row["segment"], row["alert_level"]) not in known:
+            row["explanation"] = alerts.explain(a.results, a.signals, a.points.batch, i, a.parts)
+            row["tests_to_order"] = [x["input"] for x in alerts.tests_to_order(a.instruments_row(i))]
+        rows.append(row)
+    return rows
+
+
+TREND_ANALYTES = ("ferritin", "platelets")
+
+
+def trend_direction(a: Assessment) -> dict[str, str]:
+    """Ferritin and platelets: the last exact value against the one before, over the evaluation
+    times at which the analyte has an exact value (a censored '<' / '>' result is not compared)."""
+    out = {}
+    b = a.points.batch
+    for analyte in TREND_ANALYTES:
+        q = b.lab(analyte)
+        vals = [v for v in json_numbers(q.value()[q.exact]) if v is not None]
+        if len(vals) < 2:
+            out[analyte] = "unknown" if not vals else "single value"
+        else:
+            out[analyte] = "rising" if vals[-1] > vals[-2] else "falling" if vals[-1] < vals[-2] else "steady"
+    return out
+
+
+def ward_summary(out: dict, a: Assessment) -> dict:
+    """What a ward-list row shows, taken from the assessment (no second computation)."""
+    x = out["assessment"]
+    inst = x.get("instruments") or {}
 
     def state(iid: str) -> dict | None:
         r = inst.get(iid)
@@ -107,21 +145,13 @@ def ward_summary(out: dict) -> dict:
             return None
         return {k: r.get(k) for k in ("verdict", "score", "score_display", "probability") if k in r}
 
-    direction = {}
-    for analyte in ("ferritin", "platelets"):
-        vals = [h["labs"].get(analyte) for h in out.get("history", []) if isinstance(h["labs"].get(analyte),
-                                                                                       (int, float))]
-        if len(vals) < 2:
-            direction[analyte] = "unknown" if not vals else "single value"
-        else:
-            direction[analyte] = "rising" if vals[-1] > vals[-2] else "falling" if vals[-1] < vals[-2] else "steady"
-    fr = a.get("freshness") or {}
+    fr = x.get("freshness") or {}
     return {"ravelli2016": state("ravelli2016"), "hscore": state("hscore"), "ms_score": state("ms_score"),
-            "trend_direction": direction,
-            "labs_overdue": [x.get("input") for x in fr.get("overdue", [])],
-            "stale": [x.get("input") for x in fr.get("stale", [])],
-            "episode": (a.get("episode") or {}).get("state"),
-            "context": a.get("context"), "at": out["at"], "synthetic": out.get("synthetic", False)}
+            "trend_direction": trend_direction(a),
+            "labs_overdue": [y.get("input") for y in fr.get("overdue", [])],
+            "stale": [y.get("input") for y in fr.get("stale", [])],
+            "episode": (x.get("episode") or {}).get("state"),
+            "context": x.get("context"), "at": out["at"], "synthetic": out.get("synthetic", False)}
 
 
 def run_once(session_factory: sessionmaker[Session], rules: Rules, clock: Clock, *, limit: int | None = None,

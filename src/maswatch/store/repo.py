@@ -1,7 +1,8 @@
 """Queries and inserts, each given a Session. None commits: the caller owns the transaction.
 
 The audit log has ``add_audit`` and reads only: there is no update or delete path for it
-here (and the database refuses both, see the initial migration).
+here (and the database refuses both, see the initial migration). Observation rows and
+assessment rows are append-only too: nothing here updates or deletes them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
+from .db import json_loads, json_text
 from .tables import (Acknowledgement, AlertState, ApiToken, AssessmentRow, AuditEvent, ConditionRow, IngestBatch,
                      LoginAttempt, MedicationRow, Notification, Observation, Patient, ServerSetting, User, WebSession)
 
@@ -56,10 +58,16 @@ def lock_patient(s: Session, pid: int) -> Patient | None:
     return s.get(Patient, pid, with_for_update={"skip_locked": True})
 
 
+_CLEAR_PENDING = (update(Patient.__table__).where(Patient.__table__.c.id == bindparam("pid"),
+                                                  Patient.__table__.c.data_version == bindparam("version"))
+                  .values(pending=False, pending_since=None))
+
+
 def clear_pending(s: Session, pid: int, data_version: int) -> None:
-    """Clear ``pending`` only if no ingest bumped ``data_version`` since it was read."""
-    s.execute(update(Patient).where(Patient.id == pid, Patient.data_version == data_version)
-              .values(pending=False, pending_since=None))
+    """Clear ``pending`` only if no ingest bumped ``data_version`` since it was read (in the
+    database: a Patient object already loaded in ``s`` keeps the value it had)."""
+    s.flush()
+    s.connection().execute(_CLEAR_PENDING, {"pid": pid, "version": data_version})
 
 
 def pending_patient_ids(s: Session, limit: int | None = None) -> list[int]:
@@ -76,45 +84,117 @@ def add_batch(s: Session, source: str, received_at: datetime, user_id: int | Non
     return b
 
 
+COPY_FROM = 50
+"""Rows from which PostgreSQL gets a COPY (its two round trips cost more than an INSERT of a few rows)."""
+_OBSERVATION_COLUMNS = ("patient_id", "batch_id", "record_id", "time", "status", "source", "received_at", "data")
+
+
 def add_observations(s: Session, rows: Sequence[dict]) -> None:
-    """Bulk insert of observation rows (dicts of Observation columns), in the given order."""
-    if rows:  # Core executemany on the session's connection: the ORM bulk path costs more per row
-        s.connection().execute(insert(Observation.__table__), list(rows))
+    """Bulk insert of observation rows (dicts of Observation columns), in the given order (their
+    ids, the correction rule's receipt order, follow it), in the session's transaction.
+
+    PostgreSQL: COPY on the session's own connection (psycopg's executemany sends one INSERT
+    per row: half of a 50,000-observation ingest); each value goes through its column type's
+    own bind step first (the UTC check of a time, the JSON writer), as an INSERT's would.
+    SQLite: Core executemany (the ORM bulk path costs more per row)."""
+    if not rows:
+        return
+    s.flush()  # the patient and batch rows they refer to
+    conn = s.connection()
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        conn.execute(insert(Observation.__table__), list(rows))
+        return
+    table = Observation.__table__
+    binds = [table.c[c].type.bind_processor(conn.dialect) for c in _OBSERVATION_COLUMNS[:-1]]
+    with conn.connection.driver_connection.cursor() as cur, \
+            cur.copy(f"COPY {table.name} ({', '.join(_OBSERVATION_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([v if bind is None else bind(v) for bind, v in
+                            zip(binds, (r["patient_id"], r["batch_id"], r["record_id"], r["time"], r["status"],
+                                        r["source"], r["received_at"]))] + [json_text(r["data"])])
 
 
-def add_condition(s: Session, patient_id: int, batch_id: int, data: dict) -> bool:
-    key = content_key(data)
-    if s.scalar(select(ConditionRow.id).where(ConditionRow.patient_id == patient_id, ConditionRow.key == key)):
-        return False
-    s.add(ConditionRow(patient_id=patient_id, batch_id=batch_id, key=key, data=data))
-    return True
+def _new_contents(s: Session, table, patient_id: int, items: Sequence[dict]) -> list[tuple[str, dict]]:
+    """(key, data) of the items not yet stored for the patient, each content once, in the given order."""
+    keyed: dict[str, dict] = {}
+    for d in items:
+        keyed.setdefault(content_key(d), d)
+    if not keyed:
+        return []
+    stored = set(s.scalars(select(table.key).where(table.patient_id == patient_id, table.key.in_(list(keyed)))))
+    return [(k, d) for k, d in keyed.items() if k not in stored]
 
 
-def add_medication(s: Session, patient_id: int, batch_id: int, data: dict) -> bool:
-    key = content_key(data)
-    if s.scalar(select(MedicationRow.id).where(MedicationRow.patient_id == patient_id, MedicationRow.key == key)):
-        return False
-    s.add(MedicationRow(patient_id=patient_id, batch_id=batch_id, key=key, data=data))
-    return True
+def new_conditions(s: Session, patient_id: int, items: Sequence[dict]) -> list[tuple[str, dict]]:
+    """The conditions not yet stored (the same condition sent twice is kept once), in one query."""
+    return _new_contents(s, ConditionRow, patient_id, items)
+
+
+def new_medications(s: Session, patient_id: int, items: Sequence[dict]) -> list[tuple[str, dict]]:
+    return _new_contents(s, MedicationRow, patient_id, items)
+
+
+def add_conditions(s: Session, patient_id: int, batch_id: int, items: Iterable[tuple[str, dict]]) -> None:
+    s.add_all(ConditionRow(patient_id=patient_id, batch_id=batch_id, key=k, data=d) for k, d in items)
+
+
+def add_medications(s: Session, patient_id: int, batch_id: int, items: Iterable[tuple[str, dict]]) -> None:
+    s.add_all(MedicationRow(patient_id=patient_id, batch_id=batch_id, key=k, data=d) for k, d in items)
+
+
+_LATEST_VERSIONS = (select(Observation.__table__.c.record_id, Observation.__table__.c.data)
+                    .where(Observation.__table__.c.patient_id == bindparam("pid"),
+                           Observation.__table__.c.record_id.in_(bindparam("ids", expanding=True)))
+                    .order_by(Observation.__table__.c.id))
 
 
 def latest_versions(s: Session, patient_id: int, record_ids: Sequence[str]) -> dict[str, dict]:
     """The newest stored version of each of ``record_ids`` (to skip a version re-sent unchanged)."""
     out: dict[str, dict] = {}
     ids = sorted(set(record_ids))
+    s.flush()
     for i in range(0, len(ids), 500):
-        q = (select(Observation.record_id, Observation.data)
-             .where(Observation.patient_id == patient_id, Observation.record_id.in_(ids[i:i + 500]))
-             .order_by(Observation.id))
-        for rid, data in s.execute(q):
+        for rid, data in s.connection().execute(_LATEST_VERSIONS, {"pid": patient_id, "ids": ids[i:i + 500]}):
             out[rid] = data
     return out
 
 
-def observation_rows(s: Session, patient_id: int) -> list[dict]:
-    """Every stored version, in receipt order (the correction rule's source order)."""
-    q = select(Observation.data).where(Observation.patient_id == patient_id).order_by(Observation.id)
-    return list(s.scalars(q))
+def _head_rows():
+    """Conditions (kind 0) and medications (kind 1) of a patient as stored JSON text, in one query."""
+    parts = [select(literal(kind).label("kind"), t.c.id.label("id"), cast(t.c.data, Text).label("data"))
+             .where(t.c.patient_id == bindparam("pid")) for kind, t in enumerate((ConditionRow.__table__,
+                                                                                  MedicationRow.__table__))]
+    return union_all(*parts).order_by("kind", "id")
+
+
+_HEAD_ROWS = _head_rows()
+_OBSERVATION_TEXTS = (select(cast(Observation.__table__.c.data, Text))
+                      .where(Observation.__table__.c.patient_id == bindparam("pid"))
+                      .order_by(Observation.__table__.c.id))
+
+
+def timeline_rows(s: Session, patient_id: int) -> tuple[list[dict], list[dict], list[str]]:
+    """The patient's conditions and medications, and every observation version as its stored JSON
+    text, each in receipt order (the correction rule's source order). The monitor reads them on
+    every new result and decodes and validates only the observation rows it has not seen
+    (``monitoring.stored``); :func:`decode` reads a text as the engine would. The texts are taken
+    from the driver's cursor as they are (text needs no result processing; SQLAlchemy's per-row
+    result objects doubled the cost of 2,000 rows)."""
+    s.flush()
+    c = s.connection()
+    head: tuple[list, list] = ([], [])
+    for kind, _, text in c.execute(_HEAD_ROWS, {"pid": patient_id}):
+        head[kind].append(decode(text))
+    result = c.execute(_OBSERVATION_TEXTS, {"pid": patient_id})
+    try:
+        texts = [row[0] for row in result.cursor.fetchall()]
+    finally:
+        result.close()
+    return head[0], head[1], texts
+
+
+decode = json_loads
+"""A JSON column's stored text read as the engine's own reader reads the column."""
 
 
 def observation_sources(s: Session, patient_id: int) -> dict[str, str | None]:
@@ -141,33 +221,17 @@ def observation_count(s: Session, patient_id: int | None = None) -> int:
     return int(s.scalar(q))
 
 
-def conditions(s: Session, patient_id: int) -> list[dict]:
-    return list(s.scalars(select(ConditionRow.data).where(ConditionRow.patient_id == patient_id)
-                          .order_by(ConditionRow.id)))
-
-
-def medications(s: Session, patient_id: int) -> list[dict]:
-    return list(s.scalars(select(MedicationRow.data).where(MedicationRow.patient_id == patient_id)
-                          .order_by(MedicationRow.id)))
-
-
 # ----------------------------------------------------------------------------- assessments
 
 def add_assessment(s: Session, row: AssessmentRow) -> AssessmentRow:
+    """A new assessment row; earlier ones are kept as they are (the reading at their time).
+
+    ``data`` is the assessment without its per-time history (``to_json(history=False)``,
+    ~50 KB, not 1.4 MB at 2,000 results): whoever shows the history recomputes it from the
+    stored timeline (``monitoring.full``), so no row is ever rewritten."""
     s.add(row)
     s.flush()
     return row
-
-
-KEPT_WHEN_SUPERSEDED = ("patient", "synthetic", "label", "at", "assessment", "first_met", "disclaimer")
-
-
-def supersede_assessment(s: Session, assessment_id: int) -> None:
-    """Keep a superseded assessment's reading (level, evidence, rules) but not its full history:
-    the latest assessment holds the whole history, so the table does not grow by megabytes per result."""
-    row = s.get(AssessmentRow, assessment_id)
-    if row is not None and "history" in (row.data or {}):
-        row.data = {**{k: row.data[k] for k in KEPT_WHEN_SUPERSEDED if k in row.data}, "superseded": True}
 
 
 def latest_assessment(s: Session, patient_id: int) -> AssessmentRow | None:
@@ -175,13 +239,21 @@ def latest_assessment(s: Session, patient_id: int) -> AssessmentRow | None:
                     .order_by(AssessmentRow.id.desc()).limit(1))
 
 
+def latest_assessment_id(s: Session, patient_id: int) -> int | None:
+    return s.scalar(select(func.max(AssessmentRow.id)).where(AssessmentRow.patient_id == patient_id))
+
+
 def alert_state(s: Session, patient_id: int) -> AlertState | None:
     return s.get(AlertState, patient_id)
 
 
+_NOTIFICATION_KEYS = (select(Notification.__table__.c.segment, Notification.__table__.c.level)
+                      .where(Notification.__table__.c.patient_id == bindparam("pid")))
+
+
 def notification_keys(s: Session, patient_id: int) -> set[tuple[int, str]]:
-    return set(s.execute(select(Notification.segment, Notification.level)
-                         .where(Notification.patient_id == patient_id)))
+    s.flush()
+    return {(seg, level) for seg, level in s.connection().execute(_NOTIFICATION_KEYS, {"pid": patient_id})}
 
 
 def add_notifications(s: Session, rows: Iterable[Notification]) -> list[Notification]:
@@ -316,12 +388,12 @@ def login_failures_since(s: Session, since: datetime, *, username: str | None = 
 # ----------------------------------------------------------------------------- audit (append-only)
 
 def add_audit(s: Session, *, at: datetime, actor: str, action: str, user_id: int | None = None, ip: str | None = None,
-              patient_id: int | None = None, details: dict | None = None) -> AuditEvent:
-    ev = AuditEvent(at=at, actor=actor, action=action, user_id=user_id, ip=ip, patient_id=patient_id,
-                    details=details or {})
-    s.add(ev)
+              patient_id: int | None = None, details: dict | None = None) -> None:
+    """One audit row, after the changes pending in ``s`` (a Core insert: every request writes one)."""
     s.flush()
-    return ev
+    s.connection().execute(insert(AuditEvent.__table__), {
+        "at": at, "actor": actor, "action": action, "user_id": user_id, "ip": ip, "patient_id": patient_id,
+        "details": details or {}})
 
 
 def audit_events(s: Session, *, patient_id: int | None = None, action: str | None = None, limit: int = 200,

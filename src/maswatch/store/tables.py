@@ -100,7 +100,9 @@ class Observation(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    __table_args__ = (Index("ix_observations_patient_id_id", "patient_id", "id"),)
+    __table_args__ = (Index("ix_observations_patient_id_id", "patient_id", "id"),
+                      Index("ix_observations_patient_id_record_id", "patient_id", "record_id"))
+    """(patient, id): a timeline in receipt order; (patient, record id): the stored versions of a record."""
 
 
 class ConditionRow(Base):
@@ -125,7 +127,8 @@ class MedicationRow(Base):
 
 
 class AssessmentRow(Base):
-    """The JSON of ``maswatch assess --json`` on the stored data, with the rules and version."""
+    """The JSON of ``maswatch assess --json`` on the stored data without its per-time history
+    (``to_json(history=False)``), with the rules and version. Never rewritten once stored."""
 
     __tablename__ = "assessments"
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -1,9 +1,10 @@
-"""The patient page's trend charts: stored results and the stored assessment in, SVG out.
+"""The patient page's trend charts: stored results and their assessment in, SVG out.
 
 Presentation only. Values are the timeline's own parse of the stored rows (canonical units,
 corrections applied by the one rule); cut-offs are the instrument modules' constants
 (:mod:`maswatch.render.cutoffs`); the alert-level band, episodes and treatment come from
-the stored assessment JSON. Nothing clinical is computed here.
+the full assessment JSON of the stored data (``monitoring.full``: the stored row has no
+per-time history). Nothing clinical is computed here.
 """
 
 from __future__ import annotations

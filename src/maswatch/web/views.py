@@ -1,6 +1,6 @@
-"""Context builders of the clinician pages: stored rows and the stored assessment JSON in,
-plain dicts for the templates out. Presentation only: every clinical result shown is read
-from the assessment JSON (the same JSON as ``maswatch assess --json``)."""
+"""Context builders of the clinician pages: stored rows and the assessment JSON in, plain
+dicts for the templates out. Presentation only: every clinical result shown is read from the
+assessment JSON (the same JSON as ``maswatch assess --json``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 from typing import TYPE_CHECKING
 
-from .. import timeline
+import orjson
+
 from ..monitoring.acknowledge import ACTIONS, REASON_CODES
-from ..monitoring.monitor import stored_timeline_doc
+from ..monitoring.full import assessment_text
+from ..monitoring.stored import parse_stored, stored_data
 from ..store import repo
 from . import charts
 
 if TYPE_CHECKING:  # the store owns SQLAlchemy
     from sqlalchemy.orm import Session
+
+    from ..rules import Rules
 
     from ..store.tables import Patient
 
@@ -190,8 +194,10 @@ def notifications(session: Session, patient_id: int) -> list[dict]:
     return out
 
 
-def patient_page(session: Session, patient: Patient, window: str) -> dict:
-    """Everything the patient page shows, from the stored rows and the latest stored assessment."""
+def patient_page(session: Session, patient: Patient, window: str, rules: Rules) -> dict:
+    """Everything the patient page shows: the reading from the latest stored assessment; the
+    charts from the stored results and the full assessment JSON of them (its history draws the
+    level band), the same JSON as ``GET /api/patients/{id}/assessment``."""
     state = repo.alert_state(session, patient.id)
     row = repo.latest_assessment(session, patient.id)
     ctx: dict = {"patient": patient, "pid": patient.external_id, "synthetic": bool(patient.synthetic),
@@ -203,14 +209,14 @@ def patient_page(session: Session, patient: Patient, window: str) -> dict:
     if row is None or (state is not None and state.error):
         return ctx
     out = row.data
-    tl = timeline.parse(stored_timeline_doc(session, patient))
+    data = stored_data(session, patient)
+    tl = parse_stored(data)
+    full = orjson.loads(assessment_text(data, rules, tl))
     ctx["a"] = assessment_view(out, repo.observation_sources(session, patient.id))
     ctx["rules"], ctx["assessed_with"] = row.rules_fingerprint[:12], row.maswatch_version
-    ctx["charts"] = charts.lab_charts(tl, out, ctx["window"], ctx["synthetic"])
-    ctx["treatment_svg"] = charts.treatment_svg(out, ctx["window"], charts.first_time(tl), ctx["synthetic"])
+    ctx["charts"] = charts.lab_charts(tl, full, ctx["window"], ctx["synthetic"])
+    ctx["treatment_svg"] = charts.treatment_svg(full, ctx["window"], charts.first_time(tl), ctx["synthetic"])
     ctx["alert_to_treatment"] = alert_to_treatment(list(reversed(notes)),
                                                    ((out["assessment"].get("treatment") or {}).get("medications")
                                                     or []))
     return ctx
-
-

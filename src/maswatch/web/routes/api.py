@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ... import jsondoc
+from ... import __version__, jsondoc
 from ...errors import InputError
 from ...monitoring import accounts, acknowledge, run_once
+from ...monitoring.full import assessment_text
+from ...monitoring.stored import stored_data
 from ...monitoring.upload import ingest_upload
 from ...monitoring.ward import LEVEL_FILTERS, ward_list
 from ...store import repo
@@ -99,25 +101,31 @@ def patients(user: CurrentUser, rt: RuntimeDep, level: str | None = Query(None, 
 
 @router.get("/patients/{patient_id}/assessment")
 def assessment(patient_id: str, user: CurrentUser, rt: RuntimeDep):
-    """Exactly the JSON of ``maswatch assess --json`` on the stored data (latest assessment)."""
+    """Exactly the JSON of ``maswatch assess --json`` on the stored data, history included
+    (byte for byte: the same writer); 409 when not assessed yet or the data cannot be assessed."""
     now = rt.clock()
     with rt.transaction() as s:
         p = repo.patient_by_external_id(s, patient_id)
         if p is None:
             raise HTTPException(404, "no such patient")
-        row = repo.latest_assessment(s, p.id)
+        row_id = repo.latest_assessment_id(s, p.id)
         st = repo.alert_state(s, p.id)
         repo.add_audit(s, at=now, actor=user.username, user_id=user.user_id, ip=user.ip, action="view_assessment",
-                       patient_id=p.id, details={"assessment": row.id if row else None})
+                       patient_id=p.id, details={"assessment": row_id})
         if st is not None and st.error:
             return JSONResponse({"error": {"field": "stored data", "message": st.error}, "pending": p.pending},
                                 status_code=409)
-        if row is None:
+        if row_id is None:
             return JSONResponse({"error": {"field": "assessment", "message": "not assessed yet"},
                                  "pending": p.pending}, status_code=409)
-        data = row.data
-    return JSONResponse(data, headers={"X-Maswatch-Rules": row.rules_fingerprint,
-                                       "X-Maswatch-Version": row.maswatch_version})
+        data, pending = stored_data(s, p), p.pending
+    try:  # computed after the transaction: nothing below reads the database
+        body = assessment_text(data, rt.rules)
+    except InputError as exc:  # results stored since the last assessment that the timeline refuses
+        return JSONResponse({"error": {"field": "stored data", "message": f"{exc.field}: {exc.message}"},
+                             "pending": pending}, status_code=409)
+    return Response(body, media_type="application/json",
+                    headers={"X-Maswatch-Rules": rt.rules.fingerprint, "X-Maswatch-Version": __version__})
 
 
 class AcknowledgementIn(BaseModel):

@@ -28,7 +28,7 @@ def _page(request: Request, user, rt, patient_id: str, window: str, template: st
         p = repo.patient_by_external_id(s, patient_id)
         if p is None:
             raise HTTPException(404, f"no patient {patient_id!r} under watch")
-        ctx = views.patient_page(s, p, window)
+        ctx = views.patient_page(s, p, window, rt.rules)
         repo.add_audit(s, at=now, actor=user.username, user_id=user.user_id, ip=user.ip, action=action,
                        patient_id=p.id, details={"window": ctx["window"]})
         ctx["patient_ward"], ctx["patient_team"] = p.ward, p.team
