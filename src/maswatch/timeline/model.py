@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
-                      ValidationError, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictInt,
+                      StrictStr, ValidationError, model_validator)
 
 from .. import corrections
 from ..batch import FINDING_IDS
@@ -70,14 +70,25 @@ class Observation(_Strict):
     source: StrictStr | None = None
     reporter: Literal["family", "patient"] | None = None
     """Who reported it when not the care team (home diary); absent = the care team or a laboratory."""
+    _shaped: bool = PrivateAttr(False)
+    """Set once the shape rules passed: pydantic re-runs an "after" validator on an instance a
+    document reuses (a stored or remembered row), and a frozen instance cannot change shape."""
 
     @model_validator(mode="after")
     def _shape(self) -> "Observation":
+        private = self.__pydantic_private__  # read directly: attribute access to it is slow per row
+        if private["_shaped"]:
+            return self
+        self._check_shape()
+        private["_shaped"] = True
+        return self
+
+    def _check_shape(self) -> None:
         kinds = [k for k in ("analyte", "loinc", "finding", "vital", "symptom") if getattr(self, k) is not None]
         if self.status in REMOVING and not kinds:
             if self.id is None:
                 raise ValueError("an entered-in-error/cancelled record needs the id of the observation it removes")
-            return self  # a bare retraction: {"id": ..., "status": "entered-in-error"}
+            return  # a bare retraction: {"id": ..., "status": "entered-in-error"}
         if not kinds:
             raise ValueError("name the quantity with one of analyte, loinc, finding, vital or symptom")
         if len(kinds) > 1 and set(kinds) != {"analyte", "loinc"}:
@@ -96,7 +107,6 @@ class Observation(_Strict):
                 raise ValueError(f"a {what} has no unit, comparator or reference_range")
         elif isinstance(self.value, bool):
             raise ValueError(f"a measured value must be a number, got {self.value!r}")
-        return self
 
 
 class Condition(_Strict):

@@ -235,13 +235,16 @@ def _lab_series(key: str, idx: list[int], obs: list[Observation]) -> Series:
             o = obs[i]
             raise InputError(_where(i, o, "value"), f"{a.label} {o.comparator}{o.value} {o.unit} leaves no plausible "
                              f"value (plausible {lo:g}-{hi:g} {a.canonical_unit}){_id_note(o)}")
-    for k in ranged:  # the reference range converts with its own result's unit (checked above)
-        rr = recs[k].reference_range
-        conv = convs[recs[k].unit]
-        if rr.low is not None:
-            low[k] = conv.apply(float(rr.low))
-        if rr.high is not None:
-            high[k] = conv.apply(float(rr.high))
+    if ranged:  # a reference range converts with its own result's unit (checked above), per unit at once
+        rk = np.array(ranged)
+        rr = [recs[k].reference_range for k in ranged]
+        low[rk] = [np.nan if r.low is None else float(r.low) for r in rr]
+        high[rk] = [np.nan if r.high is None else float(r.high) for r in rr]
+        for unit, ks in units.items():
+            ks_arr = np.intersect1d(np.array(ks), rk)
+            if ks_arr.size and not convs[unit].is_identity:
+                low[ks_arr] = convs[unit].apply(low[ks_arr])
+                high[ks_arr] = convs[unit].apply(high[ks_arr])
     return _sorted(key, idx, recs, value, comp, low, high)
 
 
