@@ -12,10 +12,15 @@ them. Timed with FastAPI's in-process client instead, the requests shared this p
 (the benchmark's own data, the 50,000-observation bundle, every module imported, none of it
 frozen) and, about one request in three, waited for a full pass of the cyclic garbage
 collector over it (p95 ~280 ms for a p50 of ~75 ms); the server's start-up objects are frozen
-(``gc.freeze`` in ``maswatch serve``), so its full passes walk little more than the request's
-own objects. The new result and the ingest are the service functions, timed in this process
+and its collector set for large requests (``web/collector.py``), so its passes walk little more
+than the request's own objects. The new result and the ingest are the service functions, timed in this process
 (the monitor's memo of validated rows warm after the first pass, as in a running server); the
 bundle is built after the other measurements, so it is not in their heap.
+
+Durability as configured: SQLite in WAL with synchronous=NORMAL (store/db.py); PostgreSQL is the
+tests' throwaway cluster (tests/pg.py: fsync=off, synchronous_commit=off), which likewise keeps a
+commit through a crash of the process but not through a power cut. A production PostgreSQL
+with synchronous_commit=on adds one WAL flush to each commit (the new-result path commits once).
 
 Floors: (1) assessing the 1,000 patients' timelines in the core (what a list without stored
 state would cost); (2) timeline.parse + assess of the same 2,001 observations; (3) reading
