@@ -129,6 +129,8 @@ def served(url: str, tmp: Path):
     """``maswatch serve`` on ``url`` (its monitor off), and an HTTP client to it."""
     import httpx
 
+    from served import wait_until_up
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -140,16 +142,7 @@ def served(url: str, tmp: Path):
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/login", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"maswatch serve did not start: {(tmp / 'serve.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_until_up(base + "/login", proc, tmp / "serve.log", tries=1200)  # the tests' helper (tests/served.py)
         with httpx.Client(base_url=base, timeout=60) as client:
             yield client
     finally:
