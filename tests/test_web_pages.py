@@ -19,6 +19,7 @@ from maswatch import synth, timeline
 from maswatch.fhir.export import timeline_to_bundle
 from maswatch.monitoring import accounts
 from maswatch.monitoring.actors import Actor
+from maswatch.reading import CONTEXT_TEXT
 from maswatch.render.cutoffs import cutoffs
 from maswatch.rules import build_rules
 from maswatch.store import repo
@@ -247,6 +248,10 @@ def test_patient_page_shows_the_stored_assessment(clin):
     assert reading.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;").replace(">", "&gt;") \
         .replace("<", "&lt;") in html
     assert f"Level: {views.LEVEL_WORDS[data['assessment']['alert_level']]}" in html
+    ctx = data["assessment"]["context"]
+    assert ctx in CONTEXT_TEXT and f"context {CONTEXT_TEXT[ctx]}" in html  # as the reading writes it, never the id
+    if CONTEXT_TEXT[ctx] != ctx:
+        assert f"context {ctx}," not in html
 
 
 def test_summary_is_printable_and_audited(clin):

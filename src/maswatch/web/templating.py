@@ -9,9 +9,11 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
+from ..reading import CONTEXT_TEXT
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["context_text"] = lambda code: CONTEXT_TEXT.get(code, code)  # "sjia" -> "sJIA", as the reading writes it
 
 
 def render(request: Request, name: str, context: dict | None = None, *, user=None, status_code: int = 200,
