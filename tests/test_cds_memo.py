@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from maswatch import timeline
 from maswatch.cds import hooks
-from maswatch.cds.memo import AssessmentMemo, BoundedMemo, digest
+from maswatch.cds.memo import assessment_memo, digest, rows_memo
 from maswatch.fhir.export import timeline_to_resources
 from maswatch.fhir.read import parse_timeline, read_fhir
 from maswatch.rules import Rules
@@ -71,19 +71,19 @@ def test_other_rules_or_another_patient_are_other_keys():
 
 
 def test_the_memo_is_bounded_and_forgets_the_oldest_first():
-    m = AssessmentMemo(entries=2)
+    m = assessment_memo(entries=2)
     for k in (b"a", b"b", b"c"):
         m.get_or_compute(k, lambda k=k: k.upper())
     assert m.get_or_compute(b"a", lambda: "recomputed") == "recomputed"
     assert m.get_or_compute(b"c", lambda: "recomputed") == b"C"
-    rows = BoundedMemo(limit=3)
+    rows = rows_memo(limit=3)
     for i in range(5):
         rows[i] = i
     assert list(rows) == [2, 3, 4]
 
 
 def test_an_exception_is_not_remembered():
-    m = AssessmentMemo()
+    m = assessment_memo()
     calls = []
 
     def boom():
@@ -112,7 +112,7 @@ def test_rows_memo_never_changes_the_parsed_timeline(picks, seed):
     rows = res.timelines[PID]["observations"]
     bad = {"id": "memo-bad", "time": rows[0]["time"], "analyte": "ferritin", "value": 1, "unit": "ng/mL",
            "comparator": "~"}  # refused by the timeline model
-    memo = BoundedMemo(limit=50)
+    memo = rows_memo(limit=50)
     for n in picks[:4]:
         subset = [rows[(n + k * 7) % len(rows)] for k in range(n % len(rows) + 1)]
         if n % 3 == 0:
@@ -131,7 +131,7 @@ def test_rows_memo_never_changes_the_parsed_timeline(picks, seed):
 def test_a_validated_row_is_reused_not_revalidated():
     res = read_fhir({"resourceType": "Bundle", "type": "collection",
                      "entry": [{"resource": r} for r in found_of(EXAMPLE)]}, patient_id=PID)
-    memo = BoundedMemo()
+    memo = rows_memo()
     a = parse_timeline(res.timelines[PID], None, memo=memo)
     b = parse_timeline(copy.deepcopy(res.timelines[PID]), None, memo=memo)
     assert all(x is y for x, y in zip(a.observations, b.observations))

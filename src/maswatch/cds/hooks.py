@@ -20,7 +20,8 @@ from ..fhir.read import parse_timeline, read_fhir
 from ..fhir import codes as C
 from . import cards as K
 from .auth import Caller
-from .memo import AssessmentMemo, BoundedMemo, digest
+from ..lru import LruCache
+from .memo import assessment_memo, digest, rows_memo
 from .services import HOOK_OF, ORDER_SELECT, ORDERED_DRUGS, PATIENT_VIEW, REQUIRED_KEYS, prefetch_templates
 from .state import CdsState, Feedback, SentCard
 
@@ -46,8 +47,8 @@ class HookSettings:
     """``tl -> Assessment``; default ``timeline.assess(tl)`` (the server passes its configured rules)."""
     rules_fingerprint: Callable[[], str] | None = None
     """The fingerprint of the rules ``assess`` applies now (part of the memo's key); default the built-in rules'."""
-    memo: AssessmentMemo = field(default_factory=AssessmentMemo)
-    rows: BoundedMemo = field(default_factory=BoundedMemo)
+    memo: LruCache = field(default_factory=assessment_memo)
+    rows: LruCache = field(default_factory=rows_memo)
     """Observation rows already validated (``fhir.read.parse_timeline``): a new result validates only itself."""
 
 

@@ -13,11 +13,11 @@ the service in a thread pool).
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 import orjson
+
+from ..lru import LruCache
 
 DEFAULT_ENTRIES = 256
 """About 50 KB each (the assessment without its per-time history): ~13 MB at most."""
@@ -25,48 +25,18 @@ DEFAULT_ROWS = 20_000
 """Validated observation rows kept (under 1 KB each): the charts of a ward's worth of patients."""
 
 
-class BoundedMemo(dict):
-    """A dict that forgets its oldest entries beyond ``limit`` (for ``fhir.read.parse_timeline``'s row memo)."""
-
-    def __init__(self, limit: int = DEFAULT_ROWS):
-        super().__init__()
-        self.limit = limit
-        self._lock = threading.Lock()
-
-    def __setitem__(self, key, value) -> None:
-        with self._lock:
-            super().__setitem__(key, value)
-            while len(self) > self.limit:
-                del self[next(iter(self))]
-
-
 def digest(pid: str, rules_fingerprint: str, resources: list[Any]) -> bytes:
     """The key: the serialized resources as read (a re-ordered but equal prefetch only costs a recomputation)."""
     return hashlib.blake2b(orjson.dumps([pid, rules_fingerprint, resources]), digest_size=20).digest()
 
 
-class AssessmentMemo:
-    def __init__(self, entries: int = DEFAULT_ENTRIES):
-        self.entries = entries
-        self._lru: OrderedDict[bytes, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get_or_compute(self, key: bytes, compute: Callable[[], Any]) -> Any:
-        """The remembered value for ``key``, or ``compute()`` remembered (an exception is not)."""
-        with self._lock:
-            if key in self._lru:
-                self._lru.move_to_end(key)
-                self.hits += 1
-                return self._lru[key]
-            self.misses += 1
-        value = compute()  # outside the lock: two threads may compute the same key; both get equal values
-        with self._lock:
-            self._lru[key] = value
-            self._lru.move_to_end(key)
-            while len(self._lru) > self.entries:
-                self._lru.popitem(last=False)
-        return value
+def assessment_memo(entries: int = DEFAULT_ENTRIES) -> LruCache:
+    return LruCache(entries)
 
 
-__all__ = ["AssessmentMemo", "BoundedMemo", "digest"]
+def rows_memo(limit: int = DEFAULT_ROWS) -> LruCache:
+    """For ``fhir.read.parse_timeline``'s ``memo``: exact row text -> its validated Observation."""
+    return LruCache(limit)
+
+
+__all__ = ["assessment_memo", "digest", "rows_memo"]

@@ -30,13 +30,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterator, MutableMapping
+from typing import Any, Iterator
 
 import orjson
 
 from .. import analytes
 from ..batch import comparator_code
 from ..errors import InputError
+from ..lru import LruCache
 from ..timeline.model import FORMAT, ConditionCode, REMOVING, REPLACING
 from ..treatment.glucocorticoids import WEIGHT_PLAUSIBLE_KG
 from ..treatment.medications import MAX_FREQUENCY_PER_DAY
@@ -726,11 +727,11 @@ def _outcome_text(r: dict) -> str:
     return "; ".join(parts)[:500]
 
 
-def parse_timeline(doc: dict, result: FhirReadResult | None = None, *, memo: MutableMapping | None = None):
+def parse_timeline(doc: dict, result: FhirReadResult | None = None, *, memo: LruCache | None = None):
     """``timeline.parse`` on a document the reader built, leaving out (and reporting) any
     observation or medication the timeline's own strict rules still refuse.
 
-    ``memo`` (a service's bounded mapping, shared between calls): observation rows already
+    ``memo`` (a service's :class:`~maswatch.lru.LruCache`, shared between calls): observation rows already
     validated, by their exact content. A row's validation depends on nothing but the row, and
     the model takes a validated instance as it is, so a chart opened again validates only its
     new rows; the document's own checks still run every time."""

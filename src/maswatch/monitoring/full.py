@@ -14,13 +14,12 @@ cyclic collector would walk on every full pass of the server.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import orjson
 
 from .. import __version__, jsondoc
+from ..lru import LruCache
 from ..rules import Rules
 from .stored import StoredData, parse_stored
 
@@ -31,33 +30,7 @@ ENTRIES = 16
 """Patients whose full JSON is kept (~1.4 MB each at 2,000 results)."""
 
 
-class Bounded:
-    """A thread-safe mapping that forgets its least recently used entries beyond ``limit``."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._d: OrderedDict[bytes, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> bytes | None:
-        with self._lock:
-            value = self._d.get(key)
-            if value is not None:
-                self._d.move_to_end(key)
-            return value
-
-    def put(self, key: bytes, value: bytes) -> None:
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.limit:
-                self._d.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-
-FULL = Bounded(ENTRIES)
+FULL = LruCache(ENTRIES)
 
 
 def digest(data: StoredData, rules: Rules) -> bytes:
