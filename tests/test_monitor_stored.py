@@ -17,7 +17,7 @@ from maswatch import synth, timeline
 from maswatch.errors import InputError
 from maswatch.monitoring import Actor, record_observations, run_once, stored_timeline_doc
 from maswatch.monitoring import full, stored
-from maswatch.monitoring.monitor import notification_rows, trend_direction
+from maswatch.monitoring.monitor import trend_direction
 from maswatch.rules import DEFAULT_RULES
 from maswatch.store import repo
 from maswatch.store.db import make_engine, session_factory as make_sessions
@@ -194,7 +194,7 @@ def test_what_changed_is_the_same_without_the_history(doc):
     history = {h["time"]: h for h in whole["history"]}
     assert len(history) == len(whole["history"])
     for known in (set(), set(keys), set(keys[::2])):
-        rows = notification_rows(a, known)
+        rows = a.history_for_changes(known)
         for r in rows:  # each row as the history has it
             assert r == {k: history[r["time"]][k] for k in r}
         assert [r["time"] for r in rows if r["notify"]] == [h["time"] for h in whole["history"] if h["notify"]]
@@ -272,5 +272,5 @@ def test_what_changed_is_the_same_without_the_history_on_any_course(panels):
     keys = {(int(h["segment"] or 0), h["alert_level"]) for h in whole["history"] if h["notify"]}
     for known in (set(), keys):
         for before in (None, "watch"):
-            assert changes({**a.to_json(history=False), "history": notification_rows(a, known)}, known, before) == \
+            assert changes({**a.to_json(history=False), "history": a.history_for_changes(known)}, known, before) == \
                 changes(whole, known, before)

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .. import __version__, alerts
 from ..errors import InputError
 from ..rules import Rules
 from ..store import repo
 from ..store.tables import AlertState, AssessmentRow, Notification, Patient
 from ..timeline import Assessment
-from ..timeline.assess import iso_times, json_numbers
+from ..timeline.assess import json_numbers
 from ..timeline.changes import changes
 from .actors import MONITOR, Actor, Clock
 from .stored import stored_timeline
@@ -53,7 +51,7 @@ def assess_patient(session: Session, patient: Patient, rules: Rules, now: dateti
         a = rules.assess(stored_timeline(session, patient))
         out = a.to_json(history=False)
         known = repo.notification_keys(session, patient.id)
-        rows = notification_rows(a, known)
+        rows = a.history_for_changes(known)
     except InputError as exc:  # stored data the timeline refuses: shown as an error, never as 'none'
         message = f"{exc.field}: {exc.message}"
         if state is None:
@@ -88,32 +86,6 @@ def assess_patient(session: Session, patient: Patient, rules: Rules, now: dateti
                             "rules_fingerprint": rules.fingerprint, "version": __version__,
                             "notifications": [[n.segment, n.level] for n in ch.notifications]})
     return row
-
-
-def notification_rows(a: Assessment, known: set[tuple[int, str]]) -> list[dict]:
-    """The history rows that ``timeline.changes`` reads, with the values of
-    ``Assessment.history_json`` (tested equal) but only their time, level, ``notify`` and
-    segment — and, on a notified row of a (segment, level) not in ``known``, the explanation
-    and tests to order of the notification it raises — instead of every row's labs, verdicts
-    and scores (most of the history's cost). The rows read: every notified row, and the start
-    of the final run of the current level with the row before it (``changes`` walks back from
-    the end while the level is unchanged: the run between adds nothing)."""
-    n = a.n
-    if n == 0:
-        return []
-    levels = a.levels
-    other = np.flatnonzero(levels != levels[-1])
-    start = int(other[-1]) + 1 if len(other) else 0
-    idx = sorted({*np.flatnonzero(a.notify).tolist(), start, *([start - 1] if start else [])})
-    rows = []
-    for i, t in zip(idx, iso_times(a.points.times[idx])):
-        row = {"time": t, "alert_level": alerts.LEVELS[int(levels[i])], "notify": bool(a.notify[i]),
-               "segment": int(a.segment[i])}
-        if row["notify"] and (row["segment"], row["alert_level"]) not in known:
-            row["explanation"] = alerts.explain(a.results, a.signals, a.points.batch, i, a.parts)
-            row["tests_to_order"] = [x["input"] for x in alerts.tests_to_order(a.instruments_row(i))]
-        rows.append(row)
-    return rows
 
 
 TREND_ANALYTES = ("ferritin", "platelets")
