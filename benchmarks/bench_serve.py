@@ -33,10 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -126,33 +123,14 @@ PASSWORD = "a long timing passphrase"
 
 @contextmanager
 def served(url: str, tmp: Path):
-    """``maswatch serve`` on ``url`` (its monitor off), and an HTTP client to it."""
+    """``maswatch serve`` on ``url`` (its monitor off; the tests' helper), and an HTTP client to it."""
     import httpx
 
-    from served import wait_until_up
+    from served import running_server
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cfg = tmp / "serve.toml"
-    cfg.write_text(f"database_url = {json.dumps(url)}\nsecret_key = {json.dumps(secrets.token_urlsafe(48))}\n"
-                   "[monitor]\nin_server = false\n")
-    log = (tmp / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "maswatch", "serve", "--config", str(cfg), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(base + "/login", proc, tmp / "serve.log", tries=1200)  # the tests' helper (tests/served.py)
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with running_server(tmp, [], "", database_url=url, start_seconds=120) as base, \
+            httpx.Client(base_url=base, timeout=60) as client:
+        yield client
 
 
 def ward_html_times(c, n: int, requests: int) -> list[float]:

@@ -7,6 +7,7 @@ installs it); the flags keep Chromium off the closed network."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -50,10 +51,13 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, tries: int = 300)
 
 
 @contextlib.contextmanager
-def running_server(tmp: Path, users: list[tuple[str, str]], password: str, extra_config: str = "") -> Iterator[str]:
-    """A `maswatch serve` on a fresh SQLite database under ``tmp``; yields its base URL."""
+def running_server(tmp: Path, users: list[tuple[str, str]], password: str, extra_config: str = "",
+                   database_url: str | None = None, start_seconds: float = 30) -> Iterator[str]:
+    """A `maswatch serve` (its monitor off) on ``database_url``, by default a fresh SQLite database
+    under ``tmp``; yields its base URL."""
     cfg = tmp / "service.toml"
-    cfg.write_text(f'database_url = "sqlite:///{tmp / "maswatch.db"}"\n[monitor]\nin_server = false\n' + extra_config)
+    url = database_url or f"sqlite:///{tmp / 'maswatch.db'}"
+    cfg.write_text(f"database_url = {json.dumps(url)}\n[monitor]\nin_server = false\n" + extra_config)
     for name, role in users:
         r = subprocess.run([*MASWATCH, "users", "add", name, "--role", role, "--config", str(cfg)],
                            input=password + "\n", capture_output=True, text=True, timeout=120)
@@ -65,14 +69,15 @@ def running_server(tmp: Path, users: list[tuple[str, str]], password: str, extra
                                 stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_until_up(base + "/login", proc, log_path)
+            wait_until_up(base + "/login", proc, log_path, tries=int(start_seconds * 10))
             yield base
         finally:
             proc.terminate()
             try:
-                proc.wait(10)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 @contextlib.contextmanager
