@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import jsondoc
-from ..errors import InputError
+from ..errors import InputError, MaswatchError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -36,6 +37,21 @@ def message(head: str, field: str, text: str, style: str = "red") -> Text:
 
 def print_error(console: Console, exc: InputError, head: str = "error") -> None:
     console.print(message(head, exc.field, exc.message))
+
+
+@contextmanager
+def usage_errors(console: Console) -> Iterator[None]:
+    """A bad configuration, input or source ends the command with its message and exit 2."""
+    import typer
+
+    try:
+        yield
+    except InputError as exc:
+        print_error(console, exc)
+        raise typer.Exit(EXIT_USAGE)
+    except MaswatchError as exc:
+        console.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _describe(path: str, exc: OSError) -> str:

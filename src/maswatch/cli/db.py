@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import InputError
 from . import app
-from ._io import EXIT_USAGE, err_console, print_error
+from ._io import err_console, usage_errors
 
 db_app = typer.Typer(help="Database schema (Alembic migrations shipped with maswatch).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -21,11 +20,8 @@ def _engine(config: Optional[Path]):
     from ..store.db import make_engine
     from ..web.config import load_config
 
-    try:
+    with usage_errors(err_console()):
         return make_engine(load_config(config).database_url)
-    except InputError as exc:
-        print_error(err_console(), exc)
-        raise typer.Exit(EXIT_USAGE)
 
 
 @db_app.command("upgrade")

@@ -8,9 +8,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import InputError, MaswatchError
 from . import app
-from ._io import EXIT_USAGE, err_console, print_error
+from ._io import err_console, usage_errors
 
 
 @app.command()
@@ -24,15 +23,9 @@ def monitor(config: Optional[Path] = typer.Option(None, "--config", help="Servic
     from ..web.runtime import open_runtime
 
     err = err_console()
-    try:
+    with usage_errors(err):
         cfg = load_config(config)
         rt = open_runtime(cfg, utc_now)
-    except InputError as exc:
-        print_error(err, exc)
-        raise typer.Exit(EXIT_USAGE)
-    except MaswatchError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_USAGE)
     try:
         while True:
             polled, rep = monitor_pass(rt)

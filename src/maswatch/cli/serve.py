@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import InputError, MaswatchError
+from ..errors import InputError
 from . import app
-from ._io import EXIT_USAGE, err_console, print_error
+from ._io import err_console, usage_errors
 
 ServiceConfigOpt = typer.Option(None, "--config", help="Service TOML (docs/service.md); default: built-in defaults.")
 
@@ -34,7 +34,7 @@ def serve(
     from ..web.runtime import open_runtime
 
     err = err_console()
-    try:
+    with usage_errors(err):
         if demo:
             if config is not None:
                 raise InputError("--demo", "runs on its own throwaway database: leave out --config")
@@ -54,12 +54,6 @@ def serve(
             rt.engine.dispose()
         err.print(f"maswatch serving on http://{host}:{port}/ (sign in at /login; API at /openapi.json)",
                   highlight=False)
-    except InputError as exc:
-        print_error(err, exc)
-        raise typer.Exit(EXIT_USAGE)
-    except MaswatchError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_USAGE)
     application = create_app(cfg)
     tune_for_serving()  # start-up objects frozen, fewer collections: web/collector.py says why
     uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)

@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from ..errors import InputError, MaswatchError
+from ..errors import InputError
 from . import app
-from ._io import EXIT_USAGE, err_console, print_error
+from ._io import err_console, usage_errors
 
 users_app = typer.Typer(help="Local user accounts of the web app (docs/service.md).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -45,7 +45,7 @@ def add(name: str = typer.Argument(..., help="Username."),
     from ..monitoring.actors import Actor
 
     err = err_console()
-    try:
+    with usage_errors(err):
         if role not in accounts.ROLES:
             raise InputError("--role", f"must be one of {', '.join(accounts.ROLES)}")
         password = _read_password(name)
@@ -55,12 +55,6 @@ def add(name: str = typer.Argument(..., help="Username."),
                 accounts.create_user(s, name, password, role, Actor("cli:users-add"), rt.clock())
         finally:
             rt.engine.dispose()
-    except InputError as exc:
-        print_error(err, exc)
-        raise typer.Exit(EXIT_USAGE)
-    except MaswatchError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_USAGE)
     err.print(f"added {role} {name}", highlight=False, markup=False)
 
 
@@ -69,12 +63,8 @@ def list_users(config: Optional[Path] = typer.Option(None, "--config", help="Ser
     """List users: name, role, disabled."""
     from ..store import repo
 
-    err = err_console()
-    try:
+    with usage_errors(err_console()):
         rt = _runtime(config)
-    except (InputError, MaswatchError) as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_USAGE)
     try:
         with rt.transaction() as s:
             for u in repo.users(s):
