@@ -73,6 +73,9 @@ class Observation(_Strict):
     _shaped: bool = PrivateAttr(False)
     """Set once the shape rules passed: pydantic re-runs an "after" validator on an instance a
     document reuses (a stored or remembered row), and a frozen instance cannot change shape."""
+    _facts: tuple | None = PrivateAttr(None)
+    """The record's plain values as ``observations.build_table`` reads them, taken once per
+    (frozen) instance: a stored row is parsed again on every new result."""
 
     @model_validator(mode="after")
     def _shape(self) -> "Observation":

@@ -10,6 +10,7 @@ checked and converted by the analyte registry (never guessed), vectorised per
 
 from __future__ import annotations
 
+import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -115,25 +116,104 @@ def _quantity(i: int, obs: Observation) -> str:
     return aid
 
 
+_COMPARATOR_CODES = {c or None: comparator_code(c) for c in ("", "<", "<=", ">=", ">")}
+_NAN = float("nan")
+_NUMBERS = struct.Struct("<qdddbbbbb")
+_NUMBER_COLUMNS = np.dtype([("t", "<i8"), ("value", "<f8"), ("low", "<f8"), ("high", "<f8"), ("fix", "i1"),
+                            ("comp", "i1"), ("prelim", "?"), ("present", "?"), ("ranged", "?")])
+"""A record's numbers packed (:func:`facts`), so a table's columns are one ``frombuffer`` of all."""
+
+
+def facts(o: Observation) -> tuple:
+    """A record as the table reads it: (id, its kind: (symptom, finding, vital, analyte, loinc,
+    unit), its numbers packed: time in µs, value as float, range bounds or NaN, fix flag,
+    comparator code, preliminary, present, has a range). Taken once per instance: a validated
+    record is frozen, and a stored patient's records are parsed again on every new result
+    (``monitoring.stored``)."""
+    private = o.__pydantic_private__  # read directly: attribute access to it is slow per row
+    f = private["_facts"]
+    if f is None:
+        v, rr = o.value, o.reference_range
+        numbers = _NUMBERS.pack(
+            0 if o.time is None else to_us(o.time), _NAN if v is None else float(v),
+            _NAN if rr is None or rr.low is None else float(rr.low),
+            _NAN if rr is None or rr.high is None else float(rr.high),
+            fix_flag(o.status), _COMPARATOR_CODES[o.comparator], o.status == "preliminary", v is True, rr is not None)
+        f = private["_facts"] = (o.id, _shared_kind((o.symptom, o.finding, o.vital, o.analyte, o.loinc, o.unit)),
+                                 numbers)
+    return f
+
+
+_KINDS: dict[tuple, tuple] = {}
+_KINDS_LIMIT = 4096
+
+
+def _shared_kind(kind: tuple) -> tuple:
+    """One tuple per distinct kind (records share a few): grouping then compares them by identity."""
+    shared = _KINDS.get(kind)
+    if shared is None:
+        if len(_KINDS) >= _KINDS_LIMIT:  # bounded; a kind made again is merely equal, not identical
+            _KINDS.clear()
+        shared = _KINDS[kind] = kind
+    return shared
+
+
+def _codes(values) -> tuple[np.ndarray, list]:
+    """Each value's integer code, and the distinct values in order of first appearance."""
+    distinct = list(dict.fromkeys(values))
+    code = dict(zip(distinct, range(len(distinct))))
+    return np.fromiter(map(code.__getitem__, values), np.int64, len(values)), distinct
+
+
+class _Columns:
+    """The records' facts as columns: NumPy arrays, and each text as codes into its distinct values."""
+
+    def __init__(self, obs: list[Observation]):
+        rows = [o.__pydantic_private__["_facts"] or facts(o) for o in obs]
+        self.ids = [f[0] for f in rows]
+        self.id, self.distinct_ids = _codes(self.ids)
+        kind, distinct = _codes([f[1] for f in rows])  # a few: each part coded per distinct kind
+        (symptom, self.symptoms), (spelling, self.spellings), (unit, self.units) = (
+            _codes(part) for part in ([k[0] for k in distinct], [k[1:5] for k in distinct], [k[5] for k in distinct]))
+        self.symptom, self.spelling, self.unit = symptom[kind], spelling[kind], unit[kind]
+        cols = np.frombuffer(b"".join([f[2] for f in rows]), _NUMBER_COLUMNS)
+        self.t, self.value, self.low, self.high = (np.array(cols[k]) for k in ("t", "value", "low", "high"))
+        self.fix, self.comp, self.prelim, self.present, self.ranged = (
+            np.array(cols[k]) for k in ("fix", "comp", "prelim", "present", "ranged"))
+
+    def id_rank(self) -> np.ndarray:
+        """Each record's id as its rank in string order (no id ranks as the empty string)."""
+        rank = {n: r for r, n in enumerate(sorted({d or "" for d in self.distinct_ids}))}
+        return np.array([rank[d or ""] for d in self.distinct_ids] or [0], np.int64)[self.id]
+
+
 def resolve(obs: list[Observation]) -> tuple[list[int], list[str], list[str]]:
-    """Indices of the versions in use, ids removed, ids replaced (evaluation-points.md §1,
+    """Indices of the versions in use (ascending), ids removed, ids replaced (evaluation-points.md §1,
     ``corrections.kept_versions``). A record without id is its own observation."""
-    n = len(obs)
-    ids = [o.id for o in obs]
-    first: dict[str, int] = {}
-    # equal ids share the index of their first record; a record without id gets a key of its own
-    key = np.array([-1 - i if oid is None else first.setdefault(oid, i) for i, oid in enumerate(ids)], np.int64)
-    keep = kept_versions(np.zeros(n, np.int64), key, np.array([fix_flag(o.status) for o in obs], np.int8),
-                         np.arange(n), ids)
+    chosen, removed, replaced = _resolve(_Columns(obs))
+    return chosen.tolist(), removed, replaced
+
+
+def _resolve(c: _Columns) -> tuple[np.ndarray, list[str], list[str]]:
+    n = len(c.ids)
     if not n:
-        return [], [], []
+        return np.zeros(0, np.int64), [], []
+    # equal ids share the index of their first record; a record without id gets a key of its own
+    _, first = np.unique(c.id, return_index=True)  # per distinct id, in order of first appearance
+    key = first[c.id]
+    heads = first
+    if None in c.distinct_ids:
+        none = c.distinct_ids.index(None)
+        alone = np.flatnonzero(c.id == none)
+        key[alone] = -1 - alone
+        heads = np.delete(first, none)
+    keep = kept_versions(np.zeros(n, np.int64), key, c.fix, np.arange(n), c.ids)
     grouped = key >= 0
     versions = np.bincount(key[grouped], minlength=n)
     kept = np.bincount(key[grouped], weights=keep[grouped], minlength=n) > 0
-    heads = np.fromiter(first.values(), np.int64, len(first))  # in order of first appearance
-    removed = [ids[i] for i in heads[~kept[heads]].tolist()]
-    replaced = [ids[i] for i in heads[(versions[heads] > 1) & kept[heads]].tolist()]
-    return np.flatnonzero(keep).tolist(), removed, replaced
+    removed = [c.ids[i] for i in heads[~kept[heads]].tolist()]
+    replaced = [c.ids[i] for i in heads[(versions[heads] > 1) & kept[heads]].tolist()]
+    return np.flatnonzero(keep), removed, replaced
 
 
 def _weight(i: int, o: Observation) -> tuple[datetime, float]:
@@ -148,104 +228,112 @@ def _weight(i: int, o: Observation) -> tuple[datetime, float]:
     return o.time, float(o.value)
 
 
+_ORDER = (*QUANTITY_IDS, *FINDING_IDS)
+"""The order of a table's series (the registry's, never the file's)."""
+_WEIGHT, _FAULT = -1, -2
+
+
 def build_table(obs: list[Observation]) -> ObservationTable:
-    chosen, removed, replaced = resolve(obs)
-    by_key: dict[str, list[int]] = {}
-    weights: list[tuple[datetime, float]] = []
+    c = _Columns(obs)
+    chosen, removed, replaced = _resolve(c)
+    signs = np.array([s is not None for s in c.symptoms] or [False])
+    is_symptom = signs[c.symptom[chosen]]
     symptoms: dict[str, list[int]] = {}
-    named: dict[tuple, str] = {}  # (finding, vital, analyte, loinc) -> quantity: checked once per spelling
-    for i in chosen:
-        o = obs[i]
-        if o.symptom is not None:
-            if o.value is True:
-                symptoms.setdefault(o.symptom, []).append(to_us(o.time))
+    for i in chosen[is_symptom & c.present[chosen]].tolist():
+        symptoms.setdefault(c.symptoms[c.symptom[i]], []).append(int(c.t[i]))
+    rows = chosen[~is_symptom]
+    # each spelling (finding, vital, analyte, loinc) is named once, at its first record; the first
+    # record at fault (a bad spelling, then a bad weight) is the one refused, as reading in order would
+    spelled = c.spelling[rows]
+    codes, firsts = np.unique(spelled, return_index=True)
+    faults: list[tuple[int, Exception | None]] = []
+    order = np.full(max(len(c.spellings), 1), _FAULT, np.int64)  # spelling -> its series' place, or weight
+    for code, at in zip(codes.tolist(), firsts.tolist()):
+        i = int(rows[at])
+        try:
+            key = _quantity(i, obs[i])
+        except InputError as exc:
+            faults.append((i, exc))
             continue
-        spelling = (o.finding, o.vital, o.analyte, o.loinc)
-        key = named.get(spelling)
-        if key is None:
-            key = named[spelling] = _quantity(i, o)  # a bad spelling raises at its first record
-        if key == "weight":
-            weights.append(_weight(i, o))
-            continue
-        by_key.setdefault(key, []).append(i)
+        order[code] = _WEIGHT if key == "weight" else _ORDER.index(key)
+    place = order[spelled]
+    weighed = rows[place == _WEIGHT]
+    lo, hi = WEIGHT_PLAUSIBLE_KG
+    kg = np.array([u is not None and u.strip().casefold() == "kg" for u in c.units] or [False])
+    w = c.value[weighed]
+    bad = (c.comp[weighed] != 0) | ~kg[c.unit[weighed]] | ~((w >= lo) & (w <= hi))
+    if bad.any():
+        faults.append((int(weighed[np.argmax(bad)]), None))
+    if faults:
+        i, exc = min(faults, key=lambda f: f[0])
+        if exc is not None:
+            raise exc
+        _weight(i, obs[i])
+    weights = sorted(((obs[i].time, float(c.value[i])) for i in weighed.tolist()),
+                     key=lambda w: (w[0], w[1]))  # same instant: the heavier counts as the later
+    measured = place >= 0
+    idx, place = rows[measured], place[measured]
+    value, comp = c.value[idx], c.comp[idx]
+    low, high = np.full(len(idx), np.nan), np.full(len(idx), np.nan)
+    for p in np.unique(place).tolist():  # registry order: the first unit refused is the first one read
+        key = _ORDER[p]
+        if key not in FINDING_IDS:  # findings are 0.0 / 1.0 with no comparator or range (model.Observation)
+            at = np.flatnonzero(place == p)
+            value[at], low[at], high[at] = _canonical(key, idx[at], c, obs)
+    # one sort for every series: by series, then time; ties broken by id (string order) so that the
+    # greatest id is the latest, then by value and comparator: never by the file's order
+    # (docs/timeline-format.md)
+    t = c.t[idx]
+    o = np.lexsort((t, place))
+    if ((np.diff(t[o]) == 0) & (np.diff(place[o]) == 0)).any():  # ties: the id's rank is needed
+        o = np.lexsort((comp, value, c.id_rank()[idx], t, place))
+    bounds = np.flatnonzero(np.diff(place[o])) + 1
+    prelim = c.prelim[idx]
     series = {}
-    rank = {k: i for i, k in enumerate((*QUANTITY_IDS, *FINDING_IDS))}
-    for key, idx in sorted(by_key.items(), key=lambda kv: rank.get(kv[0], len(rank))):  # registry order, not file order
-        series[key] = _finding_series(key, idx, obs) if key in FINDING_IDS else _lab_series(key, idx, obs)
-    weights.sort(key=lambda w: (w[0], w[1]))  # same instant: the heavier counts as the later
+    for part in np.split(o, bounds) if len(o) else []:
+        key = _ORDER[int(place[part[0]])]
+        series[key] = Series(key, t[part], value[part], comp[part], idx[part], prelim[part], low[part], high[part])
     return ObservationTable(series=series, weights=weights, removed=removed, replaced=replaced,
                             symptoms={k: np.sort(np.array(v, np.int64)) for k, v in sorted(symptoms.items())})
 
 
-_COMPARATOR_CODES = {c or None: comparator_code(c) for c in ("", "<", "<=", ">=", ">")}
-
-
-def _sorted(key: str, idx: list[int], recs: list[Observation], value, comp, low, high) -> Series:
-    t = np.fromiter(map(to_us, (o.time for o in recs)), np.int64, len(recs))
-    ids = [o.id or "" for o in recs]
-    rank = {v: r for r, v in enumerate(sorted(set(ids)))}  # string order of the ids, as integers
-    # time order; ties broken by id (string order) so that the greatest id is the latest,
-    # then by value and comparator: the order never depends on the file's (docs/timeline-format.md)
-    o = np.lexsort((comp, value, np.fromiter(map(rank.__getitem__, ids), np.int64, len(ids)), t))
-    src = np.array(idx, dtype=np.int64)
-    prelim = np.array([r.status == "preliminary" for r in recs], dtype=bool)
-    return Series(key, t[o], value[o], comp[o], src[o], prelim[o], low[o], high[o])
-
-
-def _finding_series(key: str, idx: list[int], obs: list[Observation]) -> Series:
-    n = len(idx)
-    recs = [obs[i] for i in idx]
-    value = np.array([1.0 if o.value else 0.0 for o in recs])
-    nan = np.full(n, np.nan)
-    return _sorted(key, idx, recs, value, np.zeros(n, np.int8), nan, nan.copy())
-
-
-def _lab_series(key: str, idx: list[int], obs: list[Observation]) -> Series:
+def _canonical(key: str, idx: np.ndarray, c: _Columns, obs: list[Observation]) -> tuple[np.ndarray, ...]:
+    """A lab's values and reference ranges in its canonical unit, each unit converted at once by
+    the registry (never guessed); an unknown unit or an implausible value is refused naming the
+    record, checked unit by unit in order of first appearance."""
     a = analytes.get(key)
     n = len(idx)
-    recs = [obs[i] for i in idx]
-    raw = np.array([float(o.value) for o in recs])
+    raw = c.value[idx]
     value = np.empty(n)
-    low = np.full(n, np.nan)
-    high = np.full(n, np.nan)
-    comp = np.array([_COMPARATOR_CODES[o.comparator] for o in recs], dtype=np.int8)
-    units: dict[str | None, list[int]] = {}
-    ranged: list[int] = []
+    comp = c.comp[idx]
+    unit = c.unit[idx]
+    codes, firsts = np.unique(unit, return_index=True)
     convs = {}
-    for k, o in enumerate(recs):
-        units.setdefault(o.unit, []).append(k)
-        if o.reference_range is not None:
-            ranged.append(k)
-    for unit, ks in units.items():
-        first = idx[ks[0]]
+    for code in codes[np.argsort(firsts)].tolist():
+        ks = np.flatnonzero(unit == code)
+        first = int(idx[ks[0]])
+        u = c.units[code]
         with _naming(obs[first]):
-            conv = convs[unit] = a.conversion(unit, field_path=_where(first, obs[first], "unit"), value=obs[first].value)
-        ks_arr = np.array(ks)
-        value[ks_arr] = conv.apply(raw[ks_arr])
-        bad = ~a.plausible_mask(value[ks_arr])
+            conv = convs[code] = a.conversion(u, field_path=_where(first, obs[first], "unit"), value=obs[first].value)
+        value[ks] = conv.apply(raw[ks])
+        bad = ~a.plausible_mask(value[ks])
         if bad.any():
-            k = ks[int(np.argmax(bad))]
-            i = idx[k]
+            i = int(idx[ks[int(np.argmax(bad))]])
             with _naming(obs[i]):
-                a.to_canonical(obs[i].value, unit, field_path=_where(i, obs[i], "value"))
-        empty = a.censored_leaves_nothing(value[ks_arr], comp[ks_arr])
+                a.to_canonical(obs[i].value, u, field_path=_where(i, obs[i], "value"))
+        empty = a.censored_leaves_nothing(value[ks], comp[ks])
         if empty.any():
             lo, hi = a.plausible
-            i = idx[ks[int(np.argmax(empty))]]
+            i = int(idx[ks[int(np.argmax(empty))]])
             o = obs[i]
             raise InputError(_where(i, o, "value"), f"{a.label} {o.comparator}{o.value} {o.unit} leaves no plausible "
                              f"value (plausible {lo:g}-{hi:g} {a.canonical_unit}){_id_note(o)}")
-    if ranged:  # a reference range converts with its own result's unit (checked above), per unit at once
-        rk = np.array(ranged)
-        rr = [recs[k].reference_range for k in ranged]
-        low[rk] = [np.nan if r.low is None else float(r.low) for r in rr]
-        high[rk] = [np.nan if r.high is None else float(r.high) for r in rr]
-        for unit, ks in units.items():
-            ks_arr = np.intersect1d(np.array(ks), rk)
-            if ks_arr.size and not convs[unit].is_identity:
-                low[ks_arr] = convs[unit].apply(low[ks_arr])
-                high[ks_arr] = convs[unit].apply(high[ks_arr])
-    return _sorted(key, idx, recs, value, comp, low, high)
+    low, high = c.low[idx], c.high[idx]  # NaN where the record has no range
+    for code, conv in convs.items():  # a range converts with its own result's unit (checked above)
+        if not conv.is_identity:
+            ks = np.flatnonzero((unit == code) & c.ranged[idx])
+            low[ks], high[ks] = conv.apply(low[ks]), conv.apply(high[ks])
+    return value, low, high
 
 
-__all__ = ["ObservationTable", "Series", "build_table", "resolve", "to_us", "from_us", "iso", "UnitError"]
+__all__ = ["ObservationTable", "Series", "build_table", "facts", "resolve", "to_us", "from_us", "iso", "UnitError"]
