@@ -128,6 +128,136 @@ def test_a_rolled_back_row_is_never_served_for_the_row_that_reuses_its_id(sessio
     assert _parse(session, "A", rows).table.series["ferritin"].value.tolist() == [500, 222]
 
 
+@pytest.fixture
+def sessions(fresh_db_url):
+    """Sessions that commit their own transactions (as ``maswatch serve`` and the monitor make them)."""
+    engine = make_engine(fresh_db_url)
+    yield make_sessions(engine)
+    engine.dispose()
+
+
+def _store(sessions, pid, obs):
+    with sessions() as s, s.begin():
+        record_observations(s, _doc(pid, obs), source="a", actor=ACTOR, now=NOW)
+
+
+def _read(sessions, pid, read, *, commit=True):
+    """The patient's stored texts through the READ memo, and how many observation rows travelled."""
+    travelled = []
+    real = repo.timeline_rows
+
+    def counting(*a, **kw):
+        got = real(*a, **kw)
+        travelled.append(len(got.rows))
+        return got
+
+    repo.timeline_rows = counting
+    try:
+        with sessions() as s:
+            with s.begin():
+                p = repo.patient_by_external_id(s, pid)
+                texts = stored.stored_data(s, p, read).texts
+                raw = [t for _, t in real(s, p.id).rows]  # every row, read in full
+                if not commit:
+                    s.rollback()
+    finally:
+        repo.timeline_rows = real
+    assert [json.loads(t) for t in texts] == [json.loads(t) for t in raw]  # what a full read gives
+    return texts, travelled
+
+
+def test_a_new_result_reads_only_the_rows_after_those_already_read(sessions):
+    read = stored.PatientRows(lambda r: len(r.texts), 1000)
+    _store(sessions, "A", [_ferritin(f"f{i}", 500 + i, f"2024-05-0{i}T08:00:00Z") for i in range(1, 4)])
+    _store(sessions, "B", [_ferritin("g1", 90, "2024-05-01T08:00:00Z")])
+    assert _read(sessions, "A", read)[1] == [3]
+    assert _read(sessions, "A", read)[1] == [0]  # nothing new: no observation row read
+    _store(sessions, "A", [_ferritin("f4", 900, "2024-05-04T08:00:00Z")])
+    _store(sessions, "B", [_ferritin("g2", 80, "2024-05-02T08:00:00Z")])  # another patient's row: not A's
+    texts, travelled = _read(sessions, "A", read)
+    assert travelled == [1] and json.loads(texts[-1])["value"] == 900 and len(texts) == 4
+
+
+def test_rows_read_in_a_rolled_back_transaction_are_not_remembered(sessions):
+    read = stored.PatientRows(lambda r: len(r.texts), 1000)
+    _store(sessions, "A", [_ferritin("f1", 500, "2024-05-01T08:00:00Z")])
+    _read(sessions, "A", read, commit=False)
+    assert len(read) == 0
+    with sessions() as s:  # a transaction that stores a row, reads it, and rolls back
+        with s.begin():
+            record_observations(s, _doc("A", [_ferritin("f2", 111, "2024-05-02T08:00:00Z")]), source="b",
+                                actor=ACTOR, now=NOW)
+            assert len(stored.stored_data(s, repo.patient_by_external_id(s, "A"), read).texts) == 2
+            s.rollback()
+    assert len(read) == 0
+    _store(sessions, "A", [_ferritin("f2", 222, "2024-05-02T08:00:00Z")])  # SQLite: the rolled-back row's id
+    texts, travelled = _read(sessions, "A", read)
+    assert travelled == [2] and json.loads(texts[-1])["value"] == 222
+
+
+def test_a_row_committed_later_with_a_smaller_id_is_read(sessions):
+    """PostgreSQL hands out ids at insert: a transaction may commit a row with a smaller id than
+    rows already read (simulated here by giving the id). The count of the rows up to the last one
+    read changes, and every row is read again."""
+    read = stored.PatientRows(lambda r: len(r.texts), 1000)
+    _store(sessions, "A", [_ferritin("f1", 500, "2024-05-01T08:00:00Z")])
+    with sessions() as s, s.begin():
+        s.execute(text("INSERT INTO observations (id, patient_id, batch_id, record_id, status, received_at, data) "
+                       "SELECT 100, patient_id, batch_id, 'f3', 'final', received_at, :d FROM observations"),
+                  {"d": json.dumps(_ferritin("f3", 700, "2024-05-03T08:00:00Z"))})
+    assert _read(sessions, "A", read)[1] == [2]
+    with sessions() as s, s.begin():
+        s.execute(text("INSERT INTO observations (id, patient_id, batch_id, record_id, status, received_at, data) "
+                       "SELECT 50, patient_id, batch_id, 'f2', 'final', received_at, :d FROM observations "
+                       "WHERE id = 100"), {"d": json.dumps(_ferritin("f2", 600, "2024-05-02T08:00:00Z"))})
+    texts, travelled = _read(sessions, "A", read)
+    assert travelled == [0, 3] and [json.loads(t)["value"] for t in texts] == [500, 600, 700]
+
+
+def test_another_database_never_serves_this_ones_rows(backend, tmp_path):
+    """Two databases copied from one template share the database id and the patient's row ids; the
+    memo is per database URL, so each is read as it is."""
+    from dbfix import new_database
+
+    read = stored.PatientRows(lambda r: len(r.texts), 1000)
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+    engines = [make_engine(new_database(backend, tmp_path / d)) for d in ("x", "y")]
+    try:
+        one, two = (make_sessions(e) for e in engines)
+        _store(one, "A", [_ferritin("f1", 500, "2024-05-01T08:00:00Z")])
+        _store(two, "A", [_ferritin("f1", 999, "2024-05-01T08:00:00Z")])
+        for sessions, value in ((one, 500), (two, 999), (one, 500), (two, 999)):
+            assert json.loads(_read(sessions, "A", read)[0][0])["value"] == value
+    finally:
+        for e in engines:
+            e.dispose()
+
+
+def test_a_session_inside_someone_elses_transaction_remembers_nothing(session):
+    read = stored.PatientRows(lambda r: len(r.texts), 1000)
+    record_observations(session, _doc("A", [_ferritin("f1", 500, "2024-05-01T08:00:00Z")]), source="a",
+                        actor=ACTOR, now=NOW)
+    session.commit()  # a savepoint of the test's outer transaction, which is rolled back at the end
+    stored.stored_data(session, repo.patient_by_external_id(session, "A"), read)
+    session.commit()
+    assert len(read) == 0
+
+
+def test_after_commit_runs_once_and_only_after_a_commit(sessions):
+    calls = []
+    with sessions() as s:
+        with s.begin():
+            repo.after_commit(s, lambda: calls.append("rolled back"))
+            s.rollback()
+        with s.begin():
+            repo.after_commit(s, lambda: calls.append("committed"))
+            assert calls == []
+        with s.begin():
+            pass
+    assert calls == ["committed"]
+
+
 def test_a_bad_new_row_gives_the_raw_documents_own_error(session):
     rows = stored.RowMemo(1000)
     record_observations(session, _doc("A", [_ferritin("f1", 500, "2024-05-01T08:00:00Z")]), source="a",

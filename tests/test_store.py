@@ -201,8 +201,10 @@ def test_unassessable_stored_data_is_shown_as_error_never_none(session, session_
     record_observations(session, _doc(obs=[_ferritin(1, 500, "2024-05-01T08:00:00Z")]), source="a", actor=ALICE,
                         now=NOW)
     p = repo.patient_by_external_id(session, "P1")
-    # a row the reader would refuse, slipped in behind the service's back
-    session.execute(text("UPDATE observations SET data = :d WHERE patient_id = :p"),
+    # a row the reader would refuse, slipped in behind the service's back (rows are append-only: a new version)
+    session.execute(text("INSERT INTO observations (patient_id, batch_id, record_id, status, received_at, data) "
+                         "SELECT patient_id, batch_id, 'f1', 'final', received_at, :d FROM observations "
+                         "WHERE patient_id = :p"),
                     {"d": json.dumps({"id": "f1", "time": "2024-05-01T08:00:00Z", "analyte": "ferritin",
                                       "value": 500, "unit": "furlongs"}), "p": p.id})
     rep = monitor(session, session_factory)
@@ -269,6 +271,19 @@ def test_audit_log_refuses_update_and_delete(session):
         with pytest.raises(DBAPIError, match="append-only"):
             with session.begin_nested():
                 session.execute(text(sql))
+
+
+def test_observations_refuse_update_and_delete(session):
+    """Every version is a new row (the correction rule reads them all), and the monitor reads only
+    the rows after those it has read (monitoring.stored): the database refuses to change one."""
+    record_observations(session, _doc(obs=[_ferritin(1, 500, "2024-05-01T08:00:00Z")]), source="a", actor=ALICE,
+                        now=NOW)
+    for sql in ("UPDATE observations SET status = 'final'", "DELETE FROM observations"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with session.begin_nested():
+                session.execute(text(sql))
+    assert repo.observation_count(session) == 1
+    assert repo.server_setting(session, "database_id")
 
 
 def test_fhir_bundle_is_stored_per_patient_and_assessed_like_the_cli(session, session_factory, tmp_path):

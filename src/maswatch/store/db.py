@@ -111,3 +111,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit at the end, roll back on any error (the caller owns it)."""
     with factory() as session, session.begin():
         yield session
+
+
+_AFTER_COMMIT = "maswatch.after_commit"
+
+
+def database_key(session: Session) -> str | None:
+    """The URL of the database when the session commits its own transactions (bound to an engine,
+    as ``session_factory`` makes it); None when it is joined to a transaction someone else ends
+    (its commit is then not durable, so nothing may be remembered as committed)."""
+    bind = session.get_bind()
+    return bind.url.render_as_string(hide_password=True) if isinstance(bind, Engine) else None
+
+
+def after_commit(session: Session, fn) -> None:
+    """Call ``fn()`` once the session's current transaction has committed, never if it rolls back
+    (a memo of what the database holds may keep only what is committed). ``fn`` must not raise."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for fn in session.info.pop(_AFTER_COMMIT, ()):
+        fn()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_after_rollback(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit: drop its callbacks
+        session.info.pop(_AFTER_COMMIT, None)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Text, bindparam, cast, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
-from .db import json_loads, json_text
+from .db import after_commit, database_key, json_loads, json_text  # noqa: F401  (for the services)
 from .tables import (Acknowledgement, AlertState, ApiToken, AssessmentRow, AuditEvent, ConditionRow, IngestBatch,
                      LoginAttempt, MedicationRow, Notification, Observation, Patient, ServerSetting, User, WebSession)
 
@@ -159,38 +160,61 @@ def latest_versions(s: Session, patient_id: int, record_ids: Sequence[str]) -> d
     return out
 
 
-def _head_rows():
-    """Conditions (kind 0) and medications (kind 1) of a patient as stored JSON text, in one query."""
+@dataclass(frozen=True)
+class TimelineRows:
+    """A patient's stored data as the timeline is rebuilt from it (``monitoring.stored``)."""
+
+    conditions: list[dict]
+    medications: list[dict]
+    database_id: str | None
+    """``server_settings['database_id']``: which database the row ids belong to."""
+    before: int
+    """How many observation rows have an id up to the ``after`` asked for (0 when none was)."""
+    rows: list[tuple[int, str]]
+    """(id, stored JSON text) of every observation row after ``after``, in receipt order."""
+
+
+def _timeline_query():
+    """Conditions (kind 0), medications (1), the database id and the count of observation rows up
+    to :after (2), the observation rows after it (3): one round trip."""
+    obs, settings = Observation.__table__, ServerSetting.__table__
+    database_id = select(settings.c.value).where(settings.c.key == "database_id").scalar_subquery()
     parts = [select(literal(kind).label("kind"), t.c.id.label("id"), cast(t.c.data, Text).label("data"))
              .where(t.c.patient_id == bindparam("pid")) for kind, t in enumerate((ConditionRow.__table__,
                                                                                   MedicationRow.__table__))]
+    parts.append(select(literal(2), func.count(), database_id)
+                 .where(obs.c.patient_id == bindparam("pid"), obs.c.id <= bindparam("after")))
+    parts.append(select(literal(3), obs.c.id, cast(obs.c.data, Text))
+                 .where(obs.c.patient_id == bindparam("pid"), obs.c.id > bindparam("after")))
     return union_all(*parts).order_by("kind", "id")
 
 
-_HEAD_ROWS = _head_rows()
-_OBSERVATION_TEXTS = (select(cast(Observation.__table__.c.data, Text))
-                      .where(Observation.__table__.c.patient_id == bindparam("pid"))
-                      .order_by(Observation.__table__.c.id))
+_TIMELINE_ROWS = _timeline_query()
 
 
-def timeline_rows(s: Session, patient_id: int) -> tuple[list[dict], list[dict], list[str]]:
-    """The patient's conditions and medications, and every observation version as its stored JSON
-    text, each in receipt order (the correction rule's source order). The monitor reads them on
-    every new result and decodes and validates only the observation rows it has not seen
-    (``monitoring.stored``); :func:`decode` reads a text as the engine would. The texts are taken
-    from the driver's cursor as they are (text needs no result processing; SQLAlchemy's per-row
-    result objects doubled the cost of 2,000 rows)."""
+def timeline_rows(s: Session, patient_id: int, after: int = 0) -> TimelineRows:
+    """The patient's conditions and medications, and the observation rows after row id ``after``
+    (every row by default), each in receipt order (the correction rule's source order), with the
+    count of the rows up to ``after``. Observation rows are append-only (migration 0005), so a
+    caller that has read the rows up to ``after`` before, and finds their count unchanged, has
+    them all. The texts are taken from the driver's cursor as they are (SQLAlchemy's per-row
+    result objects doubled the cost of 2,000 rows); :func:`decode` reads one as the engine would."""
     s.flush()
-    c = s.connection()
-    head: tuple[list, list] = ([], [])
-    for kind, _, text in c.execute(_HEAD_ROWS, {"pid": patient_id}):
-        head[kind].append(decode(text))
-    result = c.execute(_OBSERVATION_TEXTS, {"pid": patient_id})
+    result = s.connection().execute(_TIMELINE_ROWS, {"pid": patient_id, "after": after})
     try:
-        texts = [row[0] for row in result.cursor.fetchall()]
+        rows = result.cursor.fetchall()
     finally:
         result.close()
-    return head[0], head[1], texts
+    head: tuple[list, list] = ([], [])
+    obs, before, database_id = [], 0, None
+    for kind, rid, text in rows:
+        if kind == 3:
+            obs.append((rid, text))
+        elif kind == 2:
+            before, database_id = int(rid), text
+        else:
+            head[kind].append(decode(text))
+    return TimelineRows(head[0], head[1], database_id, before, obs)
 
 
 decode = json_loads
