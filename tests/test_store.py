@@ -273,6 +273,33 @@ def test_audit_log_refuses_update_and_delete(session):
                 session.execute(text(sql))
 
 
+@pytest.mark.parametrize("n", [3, 60])  # PostgreSQL: an INSERT below repo.COPY_FROM rows, a COPY from it
+def test_bulk_observation_insert_stores_what_an_insert_stores(session, n):
+    """repo.add_observations binds each value itself (COPY / the driver's executemany): the rows read
+    back equal those of SQLAlchemy's own INSERT of the same values, times converted to UTC."""
+    from sqlalchemy import insert, select
+
+    from maswatch.store.tables import Observation
+
+    p, _ = repo.get_or_create_patient(session, "P1", NOW)
+    batch = repo.add_batch(session, "a", NOW, None, {})
+    zones = [timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    rows = [{"patient_id": p.id, "batch_id": batch.id, "record_id": None if i % 7 == 0 else f"r{i}",
+             "time": None if i % 11 == 0 else datetime(2024, 5, 1, 8, i % 60, 7, 1234 * i, tzinfo=zones[i % 3]),
+             "status": "final", "source": None if i % 5 == 0 else "lab", "received_at": NOW + timedelta(seconds=i % 2),
+             "data": {"id": f"r{i}", "value": 0.1 * i, "note": "é \" \u2028", "n": [1, None, True]}}
+            for i in range(n)]
+    repo.add_observations(session, rows)
+    session.execute(insert(Observation.__table__), rows)
+    cols = [c for c in Observation.__table__.c if c.name != "id"]
+    got = [tuple(r) for r in session.execute(select(*cols).order_by(Observation.id))]
+    assert got[:n] == got[n:]
+    stored = [tuple(r) for r in session.execute(  # as the database holds them (SQLite compares times as text)
+        text("SELECT CAST(time AS TEXT), CAST(received_at AS TEXT), CAST(data AS TEXT) FROM observations ORDER BY id"))]
+    assert stored[:n] == stored[n:]
+    assert got[1][3] == rows[1]["time"] and got[1][3].tzinfo is not None
+
+
 def test_observations_refuse_update_and_delete(session):
     """Every version is a new row (the correction rule reads them all), and the monitor reads only
     the rows after those it has read (monitoring.stored): the database refuses to change one."""
