@@ -143,7 +143,18 @@ def test_facts_are_taken_once_per_record():
     first = facts(obs[0])
     assert facts(obs[0]) is first
     build_table(obs)
-    assert obs[0].__pydantic_private__["_facts"] is first
+    assert obs[0].__dict__["_facts"] is first
+
+
+def test_what_a_record_remembers_changes_neither_equality_nor_a_copy():
+    """Pydantic compares private attributes: the facts live in the instance's __dict__ instead, so a
+    record that was read into a table equals one that was not; a changed copy is read afresh."""
+    (a,), (b,) = (validate({"observations": [{"id": "x", "time": TIMES[0], "analyte": "ferritin", "value": 500,
+                                              "unit": "ug/L"}]}).observations for _ in range(2))
+    build_table([a])
+    assert a == b and hash(a) == hash(b) and a.model_dump() == b.model_dump() and "_facts" not in a.model_dump_json()
+    c = a.model_copy(update={"value": 900})
+    assert build_table([c]).series["ferritin"].value.tolist() == [900.0]
 
 
 def test_none_and_the_text_none_are_different_units():

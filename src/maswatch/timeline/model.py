@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictInt,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
                       StrictStr, ValidationError, model_validator)
 
 from .. import corrections
@@ -52,6 +52,10 @@ class ReferenceRange(_Strict):
         return self
 
 
+SHAPED, FACTS = "_shaped", "_facts"
+"""Keys of what an Observation remembers of itself (in its __dict__: see the class)."""
+
+
 class Observation(_Strict):
     id: StrictStr | None = None
     time: Time | None = None
@@ -70,21 +74,28 @@ class Observation(_Strict):
     source: StrictStr | None = None
     reporter: Literal["family", "patient"] | None = None
     """Who reported it when not the care team (home diary); absent = the care team or a laboratory."""
-    _shaped: bool = PrivateAttr(False)
-    """Set once the shape rules passed: pydantic re-runs an "after" validator on an instance a
-    document reuses (a stored or remembered row), and a frozen instance cannot change shape."""
-    _facts: tuple | None = PrivateAttr(None)
-    """The record's plain values as ``observations.build_table`` reads them, taken once per
-    (frozen) instance: a stored row is parsed again on every new result."""
+    # Two things are remembered in the instance's __dict__ (as functools.cached_property does;
+    # pydantic leaves keys that are not fields out of equality, hashing and dumps), not as private
+    # attributes, which pydantic would set up on every one of a document's records and compare:
+    # SHAPED, once the shape rules passed (pydantic re-runs an "after" validator on an instance a
+    # document reuses, a stored or remembered row, and a frozen instance cannot change shape), and
+    # FACTS, its values as ``observations.build_table`` reads them (a stored row is parsed again
+    # on every new result).
 
     @model_validator(mode="after")
     def _shape(self) -> "Observation":
-        private = self.__pydantic_private__  # read directly: attribute access to it is slow per row
-        if private["_shaped"]:
+        memo = self.__dict__
+        if SHAPED in memo:
             return self
         self._check_shape()
-        private["_shaped"] = True
+        memo[SHAPED] = True
         return self
+
+    def model_copy(self, *, update=None, deep: bool = False) -> "Observation":
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop(SHAPED, None)  # a changed copy is checked and read afresh
+        copied.__dict__.pop(FACTS, None)
+        return copied
 
     def _check_shape(self) -> None:
         kinds = [k for k in ("analyte", "loinc", "finding", "vital", "symptom") if getattr(self, k) is not None]

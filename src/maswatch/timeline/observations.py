@@ -22,7 +22,7 @@ from ..batch import FINDING_IDS, QUANTITY_IDS, comparator_code
 from ..errors import InputError, UnitError
 from ..treatment.glucocorticoids import WEIGHT_PLAUSIBLE_KG
 from ..corrections import fix_flag, kept_versions
-from .model import Observation
+from .model import FACTS, Observation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 US_PER_HOUR = 3_600_000_000
@@ -130,8 +130,8 @@ def facts(o: Observation) -> tuple:
     comparator code, preliminary, present, has a range). Taken once per instance: a validated
     record is frozen, and a stored patient's records are parsed again on every new result
     (``monitoring.stored``)."""
-    private = o.__pydantic_private__  # read directly: attribute access to it is slow per row
-    f = private["_facts"]
+    memo = o.__dict__
+    f = memo.get(FACTS)
     if f is None:
         v, rr = o.value, o.reference_range
         numbers = _NUMBERS.pack(
@@ -139,7 +139,7 @@ def facts(o: Observation) -> tuple:
             _NAN if rr is None or rr.low is None else float(rr.low),
             _NAN if rr is None or rr.high is None else float(rr.high),
             fix_flag(o.status), _COMPARATOR_CODES[o.comparator], o.status == "preliminary", v is True, rr is not None)
-        f = private["_facts"] = (o.id, _shared_kind((o.symptom, o.finding, o.vital, o.analyte, o.loinc, o.unit)),
+        f = memo[FACTS] = (o.id, _shared_kind((o.symptom, o.finding, o.vital, o.analyte, o.loinc, o.unit)),
                                  numbers)
     return f
 
@@ -169,7 +169,7 @@ class _Columns:
     """The records' facts as columns: NumPy arrays, and each text as codes into its distinct values."""
 
     def __init__(self, obs: list[Observation]):
-        rows = [o.__pydantic_private__["_facts"] or facts(o) for o in obs]
+        rows = [o.__dict__.get(FACTS) or facts(o) for o in obs]
         self.ids = [f[0] for f in rows]
         self.id, self.distinct_ids = _codes(self.ids)
         kind, distinct = _codes([f[1] for f in rows])  # a few: each part coded per distinct kind
