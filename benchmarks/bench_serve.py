@@ -14,8 +14,12 @@ frozen) and, about one request in three, waited for a full pass of the cyclic ga
 collector over it (p95 ~280 ms for a p50 of ~75 ms); the server's start-up objects are frozen
 and its collector set for large requests (``web/collector.py``), so its passes walk little more
 than the request's own objects. The new result and the ingest are the service functions, timed in this process
-(the monitor's memo of validated rows warm after the first pass, as in a running server); the
-bundle is built after the other measurements, so it is not in their heap.
+(the monitor's memos warm after the first pass, as in a running server), with the collector set
+as ``maswatch serve`` and ``maswatch monitor`` set it (``web/collector.py``: start-up objects
+frozen, a first-generation pass every 50,000 allocations; with CPython's default of 700, the
+first ingest of a freshly parsed 50,000-observation bundle, as an upload is, ran eight full
+passes over it: ~20,000 obs/s against ~28,000 for the second). The bundle is built after the
+other measurements, so it is not in their heap.
 
 Durability as configured: SQLite in WAL with synchronous=NORMAL (store/db.py); PostgreSQL is the
 tests' throwaway cluster (tests/pg.py: fsync=off, synchronous_commit=off), which likewise keeps a
@@ -55,6 +59,7 @@ from maswatch.monitoring.monitor import assess_patient  # noqa: E402
 from maswatch.rules import DEFAULT_RULES  # noqa: E402
 from maswatch.store import migrate, repo  # noqa: E402
 from maswatch.store.db import make_engine, session_factory  # noqa: E402
+from maswatch.web.collector import tune_for_serving  # noqa: E402
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 ACTOR = Actor("bench")
@@ -81,6 +86,18 @@ def database(backend: str, tmp: Path, cluster_box: dict) -> str:
 
         cluster_box["c"] = pg.start_cluster()
     return cluster_box["c"].create_database()
+
+
+@contextmanager
+def fresh_database(backend: str, tmp: Path, cluster_box: dict):
+    """A new database for one measurement, dropped after it: no table of an earlier measurement
+    is left for PostgreSQL's autovacuum to work on during the next one."""
+    url = database(backend, tmp, cluster_box)
+    try:
+        yield url
+    finally:
+        if backend != "sqlite":
+            cluster_box["c"].drop_database(url)
 
 
 def bench_ward(url: str, n: int, requests: int, tmp: Path) -> dict:
@@ -220,22 +237,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--bundle", type=int, default=50_000)
     args = ap.parse_args()
+    tune_for_serving()  # as the server and the monitor do, after start-up
     print("SYNTHETIC data. Targets: ward p95 <= 150 ms; new result <= 25 ms; ingest >= 20,000 obs/s")
     backends = args.backends.split(",")
     box: dict = {}
     results: dict = {b: {} for b in backends}
     try:
         for backend in backends:
-            with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d2:
-                results[backend].update(bench_ward(database(backend, Path(d1), box), args.patients, args.requests,
-                                                   Path(d1)))
-                results[backend].update(bench_new_result(database(backend, Path(d2), box), args.history,
-                                                         args.repeat))
+            with tempfile.TemporaryDirectory() as d1, fresh_database(backend, Path(d1), box) as url:
+                results[backend].update(bench_ward(url, args.patients, args.requests, Path(d1)))
+            with tempfile.TemporaryDirectory() as d2, fresh_database(backend, Path(d2), box) as url:
+                results[backend].update(bench_new_result(url, args.history, args.repeat))
         bundle = big_bundle(args.bundle)  # built now: not in the heap of the measurements above
         n_obs = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
         for backend in backends:
-            with tempfile.TemporaryDirectory() as d3:
-                results[backend].update(bench_ingest(database(backend, Path(d3), box), bundle, n_obs))
+            with tempfile.TemporaryDirectory() as d3, fresh_database(backend, Path(d3), box) as url:
+                results[backend].update(bench_ingest(url, bundle, n_obs))
         del bundle
         for backend, r in results.items():
             print(f"\n[{backend}]")

@@ -77,6 +77,14 @@ class Cluster:
             c.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database of :meth:`create_database` (nobody may be connected to it)."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=maswatch dbname=postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE "{name}"')
+
     def stop(self) -> None:
         subprocess.run(_as_user([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
                        capture_output=True, timeout=60)

@@ -19,6 +19,7 @@ def monitor(config: Optional[Path] = typer.Option(None, "--config", help="Servic
     store the assessments and raise notifications; every ``[monitor] interval_seconds``."""
     from ..monitoring.poll import monitor_pass
     from ..monitoring.actors import utc_now
+    from ..web.collector import tune_for_serving
     from ..web.config import load_config
     from ..web.runtime import open_runtime
 
@@ -26,6 +27,7 @@ def monitor(config: Optional[Path] = typer.Option(None, "--config", help="Servic
     with usage_errors(err):
         cfg = load_config(config)
         rt = open_runtime(cfg, utc_now)
+    tune_for_serving()  # it parses whole timelines and FHIR pages, as the server does: web/collector.py
     try:
         while True:
             polled, rep = monitor_pass(rt)
