@@ -16,10 +16,10 @@ and its collector set for large requests (``web/collector.py``), so its passes w
 than the request's own objects. The new result and the ingest are the service functions, timed in this process
 (the monitor's memos warm after the first pass, as in a running server), with the collector set
 as ``maswatch serve`` and ``maswatch monitor`` set it (``web/collector.py``: start-up objects
-frozen, a first-generation pass every 50,000 allocations; with CPython's default of 700, the
-first ingest of a freshly parsed 50,000-observation bundle, as an upload is, ran eight full
-passes over it: ~20,000 obs/s against ~28,000 for the second). The bundle is built after the
-other measurements, so it is not in their heap.
+frozen, a first-generation pass every 50,000 allocations; with CPython's default of 700, an
+ingest of a freshly built 50,000-observation bundle, as an upload's is, ran eight full passes
+over it, two with the server's setting: 18,000-24,000 obs/s against 25,000-28,000 on SQLite).
+The bundle is built after the other measurements, so it is not in their heap.
 
 Durability as configured: SQLite in WAL with synchronous=NORMAL (store/db.py); PostgreSQL is the
 tests' throwaway cluster (tests/pg.py: fsync=off, synchronous_commit=off), which likewise keeps a
