@@ -167,6 +167,9 @@ def test_red_flag_window_both_sides():
     outside = assessed(obs, datetime(2026, 3, 2, 11, 0, tzinfo=timezone.utc))
     assert "family_red_flag" in reasons(inside)
     assert "family_red_flag" not in reasons(outside)
+    # the explanation says when the sign was reported, and how long before the reading
+    assert reasons(inside)["family_red_flag"]["text"].startswith(
+        "reported by the family at home: seizure (reported 2026-03-01T11:00:00Z, 23 h 59 min before)")
 
 
 def test_a_retracted_entry_no_longer_counts():

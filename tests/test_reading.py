@@ -174,6 +174,11 @@ def test_number_formatting():
     assert display.number(123456.7, 3) == "123,457"
 
 
+def test_durations_to_the_minute():
+    assert [display.duration(s) for s in (0, 59, 60, 3599, 3600, 86340, 86399, 90000)] == [
+        "0 min", "0 min", "1 min", "59 min", "1 h", "23 h 59 min", "23 h 59 min", "25 h"]
+
+
 def test_censored_and_other_spellings_read_as_entered():
     from importlib import resources
 

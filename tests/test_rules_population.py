@@ -190,7 +190,7 @@ class TestOutsidePopulationIsShownApart:
                 patient={"context": "sjia", "age_years": 8})
         p = r["parodi2009"]
         assert p["verdict"] == "met" and p["applicable"] is False
-        assert "context sjia is outside the population (sle)" in p["applicability_reason"]
+        assert "context sJIA is outside the population (SLE)" in p["applicability_reason"]
         b = SnapshotBatch.from_columns(1, labs={"temperature": np.array([39.0]), "ferritin": np.array([900.0]),
                                                 "ast": np.array([60.0])},
                                        context=np.array(["sjia"]), age_years=np.array([8.0]))
@@ -278,3 +278,16 @@ def test_an_instrument_outside_its_population_never_changes_the_level(data):
                                        "extras": {e: (np.where(outside, NO, v).astype(np.int8) if v.dtype == np.int8
                                                       else v) for e, v in r.extras.items()}})
     assert alerts.alert_levels(res, sig, b).tolist() == alerts.alert_levels(blank, sig, b).tolist()
+
+
+@pytest.mark.parametrize("context", ["sjia", "aosd", "sle", "other_rheumatic", "none"])
+def test_population_reasons_name_contexts_as_a_clinician_writes_them(context):
+    """'context sJIA is outside the population (SLE)', never the codes 'sjia' / 'sle'."""
+    import re
+
+    r = run(labs={"ferritin": lab(900, "ng/mL"), "ast": lab(60, "U/L")}, temperature=39.0,
+            patient={"context": context, "age_years": 8})
+    reasons = [x["applicability_reason"] for x in r.values() if isinstance(x, dict) and x.get("applicability_reason")]
+    assert any("outside the population" in t for t in reasons)
+    for text in reasons:
+        assert not re.search(r"\b(sjia|aosd|sle|other_rheumatic|none|unknown)\b", text), text

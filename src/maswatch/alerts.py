@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batch import CONTEXTS, SnapshotBatch
+from .batch import CONTEXT_TEXT, CONTEXTS, SnapshotBatch
 from .instruments import InstrumentResult
 from .logic import NO, UNKNOWN, YES
 from .trends import SIGNALS
@@ -170,11 +170,18 @@ def family_red_flag_parts(symptoms: dict[str, np.ndarray], times: np.ndarray, wi
     was told at once to call the team or the emergency number (docs/family.md). Ours, not a
     published rule; the window is an ASSUMPTION (maswatch.diary.signs)."""
     times = np.asarray(times, np.int64)
+    return {sign: (last > np.iinfo(np.int64).min) & (times - last < window_us)
+            for sign, last in family_report_times(symptoms, times).items()}
+
+
+def family_report_times(symptoms: dict[str, np.ndarray], times: np.ndarray) -> dict[str, np.ndarray]:
+    """Per reported sign, the time (int64 µs) of its last report at or before each of ``times``
+    (the int64 minimum where there is none): what an explanation says of when it was seen."""
+    times = np.asarray(times, np.int64)
     out = {}
     for sign, t in symptoms.items():
-        j = np.searchsorted(t, times, side="right")  # reports at or before each time
-        last = np.where(j > 0, t[np.maximum(j - 1, 0)], np.iinfo(np.int64).min)
-        out[sign] = (j > 0) & (times - last < window_us)
+        j = np.searchsorted(t, times, side="right")
+        out[sign] = np.where(j > 0, t[np.maximum(j - 1, 0)], np.iinfo(np.int64).min)
     return out
 
 
@@ -232,24 +239,26 @@ def _shown(name: str) -> str:
 
 
 def _context_shown(code) -> str:
-    from .reading import CONTEXT_TEXT
-
     ctx = CONTEXTS[int(code)]
     return CONTEXT_TEXT.get(ctx, ctx)
 
 
 def explain(
     results: dict[str, InstrumentResult], signals: dict[str, np.ndarray], batch: SnapshotBatch, i: int,
-    parts: dict[str, dict[str, np.ndarray]] | None = None,
+    parts: dict[str, dict[str, np.ndarray]] | None = None, details: dict[str, dict[str, str]] | None = None,
 ) -> list[dict]:
-    """Row ``i``: the reasons behind its level, highest first, each with its level, text and evidence."""
+    """Row ``i``: the reasons behind its level, highest first, each with its level, text and evidence.
+    ``details``: per reason, per evidence id, words added after its name (when a sign was reported)."""
     parts = parts if parts is not None else reason_parts(results, signals, batch)
+    details = details or {}
     out = []
     for r in sorted(REASONS, key=lambda r: -r.level):
         if not _combine(r.id, {k: m[i:i + 1] for k, m in parts[r.id].items()}, 1)[0]:
             continue
         names = [k for k, m in parts[r.id].items() if m[i]]
-        text = r.text.format(names=", ".join(_shown(k) for k in names), context=_context_shown(batch.context[i]))
+        said = details.get(r.id, {})
+        shown = ", ".join(_shown(k) + (f" ({said[k]})" if k in said else "") for k in names)
+        text = r.text.format(names=shown, context=_context_shown(batch.context[i]))
         out.append({"reason": r.id, "level": LEVELS[r.level], "text": text, "evidence": names})
     return out
 

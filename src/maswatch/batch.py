@@ -17,6 +17,9 @@ from .logic import TRI, UNKNOWN, Interval
 
 CONTEXTS = ("unknown", "sjia", "aosd", "sle", "other_rheumatic", "none")
 """Clinical context codes; index = int8 code in a batch."""
+CONTEXT_TEXT = {"sjia": "sJIA", "aosd": "AOSD", "sle": "SLE", "other_rheumatic": "other rheumatic disease",
+                "none": "no rheumatic disease", "unknown": "disease not recorded"}
+"""Each context as a clinician writes it (every text shown to a user: never the code)."""
 
 FINDING_IDS = (
     "fever", "hepatomegaly", "splenomegaly", "cns_involvement", "hemorrhage",

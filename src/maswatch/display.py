@@ -61,6 +61,15 @@ def score(x: float | int) -> str:
     return number(x) if float(x).is_integer() else number(round(float(x), SCORE_DECIMALS))
 
 
+def duration(seconds: float) -> str:
+    """A time span to the minute, as a clinician says it: '45 min', '3 h', '23 h 59 min'."""
+    minutes = int(seconds // 60)
+    h, m = divmod(minutes, 60)
+    if not h:
+        return f"{m} min"
+    return f"{h} h" + (f" {m} min" if m else "")
+
+
 def in_unit(analyte_id: str, canonical: float, unit: str) -> float | None:
     """The canonical value expressed in ``unit`` (None if the registry does not accept it)."""
     try:

@@ -21,6 +21,7 @@ from functools import cache
 from importlib import resources
 
 from . import display
+from .batch import CONTEXT_TEXT
 
 CORE = ("ravelli2016", "hlh2004", "hscore", "parodi2009")
 """The classification/diagnostic sets that can headline a "met" (``alerts.CORE_INSTRUMENTS``)."""
@@ -31,8 +32,6 @@ TITLES = {
     "parodi2009": "jSLE 2009 MAS guidelines", "ms_score": "MS score", "mh_score": "MH score",
     "ferritin_esr": "ferritin:ESR", "ohi": "OHI",
 }
-CONTEXT_TEXT = {"sjia": "sJIA", "aosd": "AOSD", "sle": "SLE", "other_rheumatic": "other rheumatic disease",
-                 "none": "no rheumatic disease", "unknown": "disease not recorded"}
 HEADLINE_MAX_MISSING = 5
 """An open set with more missing inputs than this is summarised by their count in the headline."""
 SKIP_FOR_NEXT_STEPS = ("ohi",)

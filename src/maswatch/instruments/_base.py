@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..batch import CONTEXTS, SnapshotBatch
+from ..batch import CONTEXT_TEXT, CONTEXTS, SnapshotBatch
 from ..logic import NO, TRI, UNKNOWN, YES, Interval, all_of, ge, lt
 
 
@@ -89,8 +89,8 @@ class InstrumentSpec:
         if ctx == "unknown":
             why.append("clinical context not given" if fits else "")
         elif not self.applicable.get(ctx, False):
-            why.append(f"context {ctx} is outside the population"
-                       + (f" ({', '.join(fits)})" if fits else ""))
+            why.append(f"context {CONTEXT_TEXT[ctx]} is outside the population"
+                       + (f" ({', '.join(CONTEXT_TEXT.get(c, c) for c in fits)})" if fits else ""))
         if self.age_group is not None:
             group = (f"adults (>= {adult_age_years:g} years)" if self.age_group == "adult"
                      else f"children (< {adult_age_years:g} years)")

@@ -173,8 +173,20 @@ class Assessment:
 
     def _notification_json(self, i: int) -> dict:
         """A notification carries its explanation and the tests to order at that time."""
-        return {"explanation": alerts.explain(self.results, self.signals, self.points.batch, i, self.parts),
+        return {"explanation": self._explain(i),
                 "tests_to_order": [t["input"] for t in alerts.tests_to_order(self.instruments_row(i))]}
+
+    def _explain(self, i: int) -> list[dict]:
+        """The reasons at row ``i``; a family-reported sign says when it was reported."""
+        signs = [k for k, m in self.parts.get("family_red_flag", {}).items() if m[i]]
+        at = int(self.points.times[i])
+        said = {}
+        for sign, last in alerts.family_report_times({k: self.timeline.table.symptoms[k] for k in signs},
+                                                     self.points.times[i:i + 1]).items():
+            t = int(last[0])
+            said[sign] = f"reported {iso(t)}, {display.duration((at - t) / 1e6)} before"
+        return alerts.explain(self.results, self.signals, self.points.batch, i, self.parts,
+                              {"family_red_flag": said} if said else None)
 
     def history_for_changes(self, known: set[tuple[int, str]]) -> list[dict]:
         """The rows of :meth:`history_json` that ``timeline.changes`` reads, with only the fields it
@@ -208,7 +220,7 @@ class Assessment:
         instruments = self.instruments_row(i)
         ep = self.episode_at(i)
         fresh = self.freshness_json(i)
-        explanation = alerts.explain(self.results, self.signals, self.points.batch, i, self.parts)
+        explanation = self._explain(i)
         if fresh["reason"]:
             explanation.insert(0, {"reason": "results_stale", "level": self.level, "text": fresh["reason"],
                                    "evidence": [x["input"] for x in fresh["stale"] + fresh["overdue"]]})

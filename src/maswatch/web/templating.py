@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
-from ..reading import CONTEXT_TEXT
+from ..batch import CONTEXT_TEXT
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
