@@ -19,7 +19,6 @@ from maswatch.monitoring.full import assessment_text
 from maswatch.monitoring.stored import stored_data
 from maswatch.rules import DEFAULT_RULES, build_rules
 from maswatch.store import migrate, repo
-from maswatch.store.tables import Notification, Patient
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ALICE = Actor("alice", None, "127.0.0.1")
