@@ -170,6 +170,8 @@ def test_red_flag_window_both_sides():
     # the explanation says when the sign was reported, and how long before the reading
     assert reasons(inside)["family_red_flag"]["text"].startswith(
         "reported by the family at home: seizure (reported 2026-03-01T11:00:00Z, 23 h 59 min before)")
+    assert reasons(assessed(obs))["family_red_flag"]["text"].startswith(  # read at the report's own time
+        "reported by the family at home: seizure (reported 2026-03-01T11:00:00Z) (home diary")
 
 
 def test_a_retracted_entry_no_longer_counts():

@@ -184,7 +184,8 @@ class Assessment:
         for sign, last in alerts.family_report_times({k: self.timeline.table.symptoms[k] for k in signs},
                                                      self.points.times[i:i + 1]).items():
             t = int(last[0])
-            said[sign] = f"reported {iso(t)}, {display.duration((at - t) / 1e6)} before"
+            ago = (at - t) / 1e6  # seconds before the reading; none said when it is the reading's own time
+            said[sign] = f"reported {iso(t)}" + (f", {display.duration(ago)} before" if ago >= 60 else "")
         return alerts.explain(self.results, self.signals, self.points.batch, i, self.parts,
                               {"family_red_flag": said} if said else None)
 
