@@ -5,7 +5,7 @@ Targets (issue 14 item 11):
   1. ward list of 1,000 patients under watch (GET /api/patients): p95 <= 150 ms; and the same
      list as the clinician's HTML page (GET / with a session): p95 <= 150 ms
   2. a new result for a patient with a 2,000-observation history, re-assessed and stored: <= 25 ms
-  3. ingest of a 50,000-observation FHIR Bundle: >= 20,000 observations/s
+  3. ingest of a 50,000-observation FHIR Bundle: >= 20,000 observations/s (the median of --ingest-runs)
 
 The ward lists are timed against a real ``maswatch serve`` process over HTTP, as a browser gets
 them. Timed with FastAPI's in-process client instead, the requests shared this process's heap
@@ -239,6 +239,8 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--bundle", type=int, default=50_000)
+    ap.add_argument("--ingest-runs", type=int, default=3,
+                    help="ingests per backend, each on a fresh database, backends alternating; the median is reported")
     args = ap.parse_args()
     tune_for_serving()  # as the server and the monitor do, after start-up
     print("SYNTHETIC data. Targets: ward p95 <= 150 ms; new result <= 25 ms; ingest >= 20,000 obs/s")
@@ -253,10 +255,15 @@ def main() -> None:
                 results[backend].update(bench_new_result(url, args.history, args.repeat))
         bundle = big_bundle(args.bundle)  # built now: not in the heap of the measurements above
         n_obs = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
-        for backend in backends:
-            with tempfile.TemporaryDirectory() as d3, fresh_database(backend, Path(d3), box) as url:
-                results[backend].update(bench_ingest(url, bundle, n_obs))
+        runs: dict = {b: [] for b in backends}
+        for _ in range(args.ingest_runs):  # one ingest is a few seconds: a burst of noise lands whole on it
+            for backend in backends:
+                with tempfile.TemporaryDirectory() as d3, fresh_database(backend, Path(d3), box) as url:
+                    runs[backend].append(bench_ingest(url, bundle, n_obs))
         del bundle
+        for backend, rs in runs.items():
+            rs.sort(key=lambda r: r["ingest_obs_per_s"])
+            results[backend].update(rs[len(rs) // 2], ingest_runs_obs_per_s=[r["ingest_obs_per_s"] for r in rs])
         for backend, r in results.items():
             print(f"\n[{backend}]")
             print(f"  ward list, {args.patients} patients (maswatch serve, HTTP): p50 {r['ward_p50_ms']:.1f} ms, "
@@ -272,8 +279,10 @@ def main() -> None:
                   f"{r['new_result_median_ms']:.1f} ms, p95 {r['new_result_p95_ms']:.1f} ms (target 25) — floor: "
                   f"assess alone {r['floor_assess_median_ms']:.1f} ms (ratio "
                   f"{r['new_result_median_ms'] / r['floor_assess_median_ms']:.2f}x)")
-            print(f"  ingest FHIR Bundle of {n_obs:,} observations: {r['ingest_obs_per_s']:,.0f} obs/s "
-                  f"({r['ingest_s']:.2f} s, {r['ingest_stored']:,} stored; target 20,000) — floor: read + parse "
+            print(f"  ingest FHIR Bundle of {n_obs:,} observations: median of {len(r['ingest_runs_obs_per_s'])} "
+                  f"{r['ingest_obs_per_s']:,.0f} obs/s (runs: "
+                  f"{', '.join(f'{x:,.0f}' for x in r['ingest_runs_obs_per_s'])}; "
+                  f"{r['ingest_s']:.2f} s, {r['ingest_stored']:,} stored; target 20,000) — floor: read + parse "
                   f"{r['floor_read_parse_obs_per_s']:,.0f} obs/s (ratio "
                   f"{r['ingest_obs_per_s'] / r['floor_read_parse_obs_per_s']:.2f}x)")
     finally:
