@@ -221,6 +221,19 @@ def _notified_patient(session, session_factory):
     return p, repo.notifications(session, p.id)[-1]
 
 
+def test_the_monitor_reads_notification_keys_and_alert_state_with_the_patient(session, session_factory):
+    """One read brings the rows and the notifications' (segment, level); the lock brings the alert state."""
+    p, n = _notified_patient(session, session_factory)
+    data = stored_data(session, p, notified=True)
+    assert data.notified == repo.notification_keys(session, p.id) == {(n.segment, n.level)}
+    assert stored_data(session, p).notified is None
+    patient, state = repo.lock_patient(session, p.id)
+    assert patient is p and state is repo.alert_state(session, p.id) and state.level == n.level
+    fresh, _ = repo.get_or_create_patient(session, "P-new", NOW)
+    assert repo.lock_patient(session, fresh.id) == (fresh, None)
+    assert stored_data(session, fresh, notified=True).notified == set()
+
+
 def test_acknowledgement_and_its_audit_row_roll_back_together(session, session_factory):
     user = _user(session)
     p, n = _notified_patient(session, session_factory)

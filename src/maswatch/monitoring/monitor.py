@@ -25,7 +25,7 @@ from ..timeline import Assessment
 from ..timeline.assess import json_numbers
 from ..timeline.changes import changes
 from .actors import MONITOR, Actor, Clock
-from .stored import stored_timeline
+from .stored import parse_stored, stored_data
 
 if TYPE_CHECKING:  # the store owns SQLAlchemy; services only pass its Session on
     from sqlalchemy.orm import Session, sessionmaker
@@ -43,14 +43,20 @@ class RunReport:
     patients: list[str] = field(default_factory=list)
 
 
+_UNREAD = object()
+
+
 def assess_patient(session: Session, patient: Patient, rules: Rules, now: datetime,
-                   actor: Actor = MONITOR) -> AssessmentRow | None:
-    """Assess one patient on its stored data and store the result, notifications and audit row."""
-    state = repo.alert_state(session, patient.id)
+                   actor: Actor = MONITOR, *, state: AlertState | None | object = _UNREAD) -> AssessmentRow | None:
+    """Assess one patient on its stored data and store the result, notifications and audit row.
+    ``state``: its alert state when the caller has read it (``repo.lock_patient`` does)."""
+    if state is _UNREAD:
+        state = repo.alert_state(session, patient.id)
     try:
-        a = rules.assess(stored_timeline(session, patient))
+        data = stored_data(session, patient, notified=True)  # the rows and the notifications: one read
+        a = rules.assess(parse_stored(data))
         out = a.to_json(history=False)
-        known = repo.notification_keys(session, patient.id)
+        known = data.notified
         rows = a.history_for_changes(known)
     except InputError as exc:  # stored data the timeline refuses: shown as an error, never as 'none'
         message = f"{exc.field}: {exc.message}"
@@ -126,6 +132,21 @@ def ward_summary(out: dict, a: Assessment) -> dict:
             "context": x.get("context"), "at": out["at"], "synthetic": out.get("synthetic", False)}
 
 
+def assess_pending(session: Session, pid: int, rules: Rules, now: datetime,
+                   actor: Actor = MONITOR) -> tuple[Patient, AssessmentRow | None] | None:
+    """In the caller's transaction: lock the patient and, if it has new data, assess it and clear
+    its pending flag — unless an ingest arrived meanwhile (that one bumps ``data_version``). None
+    when another monitor holds the patient or nothing is pending."""
+    locked = repo.lock_patient(session, pid)
+    if locked is None or not locked[0].pending:
+        return None
+    patient, state = locked
+    version = patient.data_version
+    row = assess_patient(session, patient, rules, now, actor, state=state)
+    repo.clear_pending(session, pid, version)
+    return patient, row
+
+
 def run_once(session_factory: sessionmaker[Session], rules: Rules, clock: Clock, *, limit: int | None = None,
              actor: Actor = MONITOR, external_ids: list[str] | None = None) -> RunReport:
     """Assess every pending patient (or only those of ``external_ids``), one transaction each."""
@@ -139,13 +160,10 @@ def run_once(session_factory: sessionmaker[Session], rules: Rules, clock: Clock,
         now = clock()
         try:
             with session_factory() as s, s.begin():
-                patient = repo.lock_patient(s, pid)
-                if patient is None or not patient.pending:
+                done = assess_pending(s, pid, rules, now, actor)
+                if done is None:
                     continue
-                version = patient.data_version
-                row = assess_patient(s, patient, rules, now, actor)
-                # cleared only if no ingest arrived meanwhile (that one bumps data_version)
-                repo.clear_pending(s, pid, version)
+                patient, row = done
                 report.patients.append(patient.external_id)
                 if row is None:
                     report.failed += 1

@@ -119,20 +119,25 @@ class StoredData:
     """The patient's key in :data:`ROWS` (a hint only: the texts decide what is reused)."""
     head: dict
     texts: list[str]
+    notified: set[tuple[int, str]] | None = None
+    """The (segment, level) of the patient's notifications, read with the rows when asked for (the
+    monitor's de-duplication); not part of what the timeline is rebuilt from."""
 
     def doc(self) -> dict:
         """The timeline document with every row decoded, as a file would give it."""
         return {**self.head, "observations": [repo.decode(t) for t in self.texts]}
 
 
-def _read_rows(session: Session, patient_id: int, read: PatientRows) -> tuple[repo.TimelineRows, list[str]]:
+def _read_rows(session: Session, patient_id: int, read: PatientRows,
+               notified: bool) -> tuple[repo.TimelineRows, list[str]]:
     """The patient's stored rows, reading only those after the ones a committed transaction read."""
     database = repo.database_key(session)
     key = (database, patient_id)
     known: Read | None = read.get(key) if database is not None else None
-    got = repo.timeline_rows(session, patient_id, known.last_id if known is not None else 0)
+    got = repo.timeline_rows(session, patient_id, known.last_id if known is not None else 0, notified=notified)
     if known is not None and (got.database_id != known.database_id or got.before != len(known.texts)):
-        known, got = None, repo.timeline_rows(session, patient_id)  # another database, or rows committed meanwhile
+        known = None  # another database, or rows committed meanwhile
+        got = repo.timeline_rows(session, patient_id, notified=notified)
     texts = [*(known.texts if known is not None else ()), *(t for _, t in got.rows)]
     if database is not None and got.database_id is not None and (got.rows or known is None):
         last_id = got.rows[-1][0] if got.rows else 0
@@ -140,12 +145,14 @@ def _read_rows(session: Session, patient_id: int, read: PatientRows) -> tuple[re
     return got, texts
 
 
-def stored_data(session: Session, patient: Patient, read: PatientRows = READ) -> StoredData:
-    got, texts = _read_rows(session, patient.id, read)
+def stored_data(session: Session, patient: Patient, read: PatientRows = READ, *,
+                notified: bool = False) -> StoredData:
+    """What the patient's timeline is rebuilt from (and, with ``notified``, its notification keys)."""
+    got, texts = _read_rows(session, patient.id, read, notified)
     head = {"format": timeline.FORMAT, "synthetic": bool(patient.synthetic),
             "patient": dict(patient.patient_doc or {"id": patient.external_id}),
             "conditions": got.conditions, "medications": got.medications}
-    return StoredData(patient.external_id, head, texts)
+    return StoredData(patient.external_id, head, texts, got.notified)
 
 
 def stored_timeline_doc(session: Session, patient: Patient) -> dict:

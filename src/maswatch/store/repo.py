@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Text, bindparam, cast, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import BigInteger, Text, bindparam, cast, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from .db import after_commit, database_key, json_loads, json_text  # noqa: F401  (for the services)
@@ -55,9 +55,14 @@ def get_or_create_patient(s: Session, external_id: str, now: datetime) -> tuple[
     return p, True
 
 
-def lock_patient(s: Session, pid: int) -> Patient | None:
-    """The patient row, locked for this transaction (PostgreSQL: skipped if another monitor holds it)."""
-    return s.get(Patient, pid, with_for_update={"skip_locked": True})
+def lock_patient(s: Session, pid: int) -> tuple[Patient, AlertState | None] | None:
+    """The patient row, locked for this transaction (PostgreSQL: skipped if another monitor holds it),
+    and its alert state (None before its first assessment), in one query."""
+    q = (select(Patient, AlertState).outerjoin(AlertState, AlertState.patient_id == Patient.id)
+         .where(Patient.id == pid).with_for_update(of=Patient, skip_locked=True)
+         .execution_options(populate_existing=True))
+    row = s.execute(q).first()
+    return None if row is None else (row[0], row[1])
 
 
 _CLEAR_PENDING = (update(Patient.__table__).where(Patient.__table__.c.id == bindparam("pid"),
@@ -189,11 +194,15 @@ class TimelineRows:
     """How many observation rows have an id up to the ``after`` asked for (0 when none was)."""
     rows: list[tuple[int, str]]
     """(id, stored JSON text) of every observation row after ``after``, in receipt order."""
+    notified: set[tuple[int, str]] | None = None
+    """The (segment, level) of the patient's notifications, when asked for (what the monitor reads
+    with the timeline: :func:`notification_keys` in the same round trip)."""
 
 
-def _timeline_query():
+def _timeline_query(notified: bool):
     """Conditions (kind 0), medications (1), the database id and the count of observation rows up
-    to :after (2), the observation rows after it (3): one round trip."""
+    to :after (2), the observation rows after it (3), and optionally the (segment, level) of every
+    notification (4): one round trip."""
     obs, settings = Observation.__table__, ServerSetting.__table__
     database_id = select(settings.c.value).where(settings.c.key == "database_id").scalar_subquery()
     parts = [select(literal(kind).label("kind"), t.c.id.label("id"), cast(t.c.data, Text).label("data"))
@@ -203,13 +212,17 @@ def _timeline_query():
                  .where(obs.c.patient_id == bindparam("pid"), obs.c.id <= bindparam("after")))
     parts.append(select(literal(3), obs.c.id, cast(obs.c.data, Text))
                  .where(obs.c.patient_id == bindparam("pid"), obs.c.id > bindparam("after")))
+    if notified:
+        n = Notification.__table__
+        parts.append(select(literal(4), cast(n.c.segment, BigInteger), n.c.level)
+                     .where(n.c.patient_id == bindparam("pid")))
     return union_all(*parts).order_by("kind", "id")
 
 
-_TIMELINE_ROWS = _timeline_query()
+_TIMELINE_ROWS, _TIMELINE_ROWS_NOTIFIED = _timeline_query(False), _timeline_query(True)
 
 
-def timeline_rows(s: Session, patient_id: int, after: int = 0) -> TimelineRows:
+def timeline_rows(s: Session, patient_id: int, after: int = 0, *, notified: bool = False) -> TimelineRows:
     """The patient's conditions and medications, and the observation rows after row id ``after``
     (every row by default), each in receipt order (the correction rule's source order), with the
     count of the rows up to ``after``. Observation rows are append-only (migration 0005), so a
@@ -217,21 +230,24 @@ def timeline_rows(s: Session, patient_id: int, after: int = 0) -> TimelineRows:
     them all. The texts are taken from the driver's cursor as they are (SQLAlchemy's per-row
     result objects doubled the cost of 2,000 rows); :func:`decode` reads one as the engine would."""
     s.flush()
-    result = s.connection().execute(_TIMELINE_ROWS, {"pid": patient_id, "after": after})
+    result = s.connection().execute(_TIMELINE_ROWS_NOTIFIED if notified else _TIMELINE_ROWS,
+                                    {"pid": patient_id, "after": after})
     try:
         rows = result.cursor.fetchall()
     finally:
         result.close()
     head: tuple[list, list] = ([], [])
-    obs, before, database_id = [], 0, None
+    obs, before, database_id, keys = [], 0, None, set()
     for kind, rid, text in rows:
         if kind == 3:
             obs.append((rid, text))
         elif kind == 2:
             before, database_id = int(rid), text
+        elif kind == 4:
+            keys.add((int(rid), text))
         else:
             head[kind].append(decode(text))
-    return TimelineRows(head[0], head[1], database_id, before, obs)
+    return TimelineRows(head[0], head[1], database_id, before, obs, keys if notified else None)
 
 
 decode = json_loads
