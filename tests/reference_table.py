@@ -15,8 +15,8 @@ from maswatch.batch import FINDING_IDS, QUANTITY_IDS, comparator_code
 from maswatch.corrections import fix_flag, kept_versions
 from maswatch.errors import InputError
 from maswatch.timeline.model import Observation
-from maswatch.timeline.observations import (ObservationTable, Series, _id_note, _naming, _quantity, _weight, _where,
-                                             to_us)
+from maswatch.timeline.observations import ObservationTable, Series, _id_note, _naming, _quantity, _where, to_us
+from maswatch.treatment.glucocorticoids import WEIGHT_PLAUSIBLE_KG
 
 
 def resolve(obs: list[Observation]) -> tuple[list[int], list[str], list[str]]:
@@ -38,6 +38,19 @@ def resolve(obs: list[Observation]) -> tuple[list[int], list[str], list[str]]:
     removed = [ids[i] for i in heads[~kept[heads]].tolist()]
     replaced = [ids[i] for i in heads[(versions[heads] > 1) & kept[heads]].tolist()]
     return np.flatnonzero(keep).tolist(), removed, replaced
+
+
+def _weight(i: int, o: Observation) -> tuple[datetime, float]:
+    """The weight rule read record by record (the columnar builder checks all weights at once)."""
+    if o.comparator is not None:
+        raise InputError(_where(i, o, "comparator"), f"a weight cannot be censored{_id_note(o)}")
+    if o.unit is None or o.unit.strip().casefold() != "kg":
+        raise InputError(_where(i, o, "unit"), f"weight must be in 'kg', got {o.unit!r}{_id_note(o)}")
+    lo, hi = WEIGHT_PLAUSIBLE_KG
+    if not (lo <= float(o.value) <= hi):
+        raise InputError(_where(i, o, "value"),
+                         f"weight {o.value!r} kg is implausible (plausible {lo:g}-{hi:g} kg){_id_note(o)}")
+    return o.time, float(o.value)
 
 
 def build_table(obs: list[Observation]) -> ObservationTable:

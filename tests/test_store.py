@@ -225,7 +225,7 @@ def test_the_monitor_reads_notification_keys_and_alert_state_with_the_patient(se
     """One read brings the rows and the notifications' (segment, level); the lock brings the alert state."""
     p, n = _notified_patient(session, session_factory)
     data = stored_data(session, p, notified=True)
-    assert data.notified == repo.notification_keys(session, p.id) == {(n.segment, n.level)}
+    assert data.notified == {(x.segment, x.level) for x in repo.notifications(session, p.id)} == {(n.segment, n.level)}
     assert stored_data(session, p).notified is None
     patient, state = repo.lock_patient(session, p.id)
     assert patient is p and state is repo.alert_state(session, p.id) and state.level == n.level
@@ -391,9 +391,8 @@ def test_json_columns_written_and_read_as_json_did(session, backend):
         assert math.isnan(got["x"]) and got["big"] == 123456789012345678901234567890
 
 
-def test_assessment_json_is_compressed_with_lz4_on_postgresql(session, backend):
-    if backend != "postgresql":
-        pytest.skip("column compression (lz4) is a PostgreSQL setting: nothing to check on SQLite")
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # column compression: PostgreSQL's alone
+def test_assessment_json_is_compressed_with_lz4_on_postgresql(session):
     method = session.scalar(text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'assessments'::regclass "
                                  "AND attname = 'data'"))
     assert method == "l"  # lz4 (the image's PostgreSQL has it; elsewhere the migration leaves the default)

@@ -8,8 +8,8 @@ audit row in that same transaction (who, what, when, from where). Background wor
 from .actors import Actor, Clock, utc_now
 from .ingest import IngestReport, record_document, record_observations
 from .monitor import RunReport, assess_patient, run_once
-from .stored import stored_timeline, stored_timeline_doc
+from .stored import stored_timeline_doc
 from .acknowledge import acknowledge
 
 __all__ = ["Actor", "Clock", "IngestReport", "RunReport", "acknowledge", "assess_patient", "record_document",
-           "record_observations", "run_once", "stored_timeline", "stored_timeline_doc", "utc_now"]
+           "record_observations", "run_once", "stored_timeline_doc", "utc_now"]

@@ -43,15 +43,10 @@ class RunReport:
     patients: list[str] = field(default_factory=list)
 
 
-_UNREAD = object()
-
-
-def assess_patient(session: Session, patient: Patient, rules: Rules, now: datetime,
-                   actor: Actor = MONITOR, *, state: AlertState | None | object = _UNREAD) -> AssessmentRow | None:
+def assess_patient(session: Session, patient: Patient, state: AlertState | None, rules: Rules, now: datetime,
+                   actor: Actor = MONITOR) -> AssessmentRow | None:
     """Assess one patient on its stored data and store the result, notifications and audit row.
-    ``state``: its alert state when the caller has read it (``repo.lock_patient`` does)."""
-    if state is _UNREAD:
-        state = repo.alert_state(session, patient.id)
+    ``state``: its alert state, None before its first assessment (``repo.lock_patient`` reads both)."""
     try:
         data = stored_data(session, patient, notified=True)  # the rows and the notifications: one read
         a = rules.assess(parse_stored(data))
@@ -142,7 +137,7 @@ def assess_pending(session: Session, pid: int, rules: Rules, now: datetime,
         return None
     patient, state = locked
     version = patient.data_version
-    row = assess_patient(session, patient, rules, now, actor, state=state)
+    row = assess_patient(session, patient, state, rules, now, actor)
     repo.clear_pending(session, pid, version)
     return patient, row
 

@@ -171,8 +171,3 @@ def parse_stored(data: StoredData, rows: RowMemo = ROWS) -> timeline.Timeline:
         raise
     rows.remember(data.key, data.texts, list(tl.observations))
     return tl
-
-
-def stored_timeline(session: Session, patient: Patient) -> timeline.Timeline:
-    """The parsed timeline of the stored data (what the monitor assesses)."""
-    return parse_stored(stored_data(session, patient))

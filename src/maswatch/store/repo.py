@@ -195,8 +195,8 @@ class TimelineRows:
     rows: list[tuple[int, str]]
     """(id, stored JSON text) of every observation row after ``after``, in receipt order."""
     notified: set[tuple[int, str]] | None = None
-    """The (segment, level) of the patient's notifications, when asked for (what the monitor reads
-    with the timeline: :func:`notification_keys` in the same round trip)."""
+    """The (segment, level) of the patient's notifications, when asked for (the monitor's
+    de-duplication reads them with the timeline, in the same round trip)."""
 
 
 def _timeline_query(notified: bool):
@@ -302,15 +302,6 @@ def latest_assessment_id(s: Session, patient_id: int) -> int | None:
 
 def alert_state(s: Session, patient_id: int) -> AlertState | None:
     return s.get(AlertState, patient_id)
-
-
-_NOTIFICATION_KEYS = (select(Notification.__table__.c.segment, Notification.__table__.c.level)
-                      .where(Notification.__table__.c.patient_id == bindparam("pid")))
-
-
-def notification_keys(s: Session, patient_id: int) -> set[tuple[int, str]]:
-    s.flush()
-    return {(seg, level) for seg, level in s.connection().execute(_NOTIFICATION_KEYS, {"pid": patient_id})}
 
 
 def add_notifications(s: Session, rows: Iterable[Notification]) -> list[Notification]:

@@ -216,16 +216,15 @@ def _resolve(c: _Columns) -> tuple[np.ndarray, list[str], list[str]]:
     return np.flatnonzero(keep), removed, replaced
 
 
-def _weight(i: int, o: Observation) -> tuple[datetime, float]:
-    if o.comparator is not None:
-        raise InputError(_where(i, o, "comparator"), f"a weight cannot be censored{_id_note(o)}")
-    if o.unit is None or o.unit.strip().casefold() != "kg":
-        raise InputError(_where(i, o, "unit"), f"weight must be in 'kg', got {o.unit!r}{_id_note(o)}")
+def _weight_error(i: int, o: Observation, censored: bool, wrong_unit: bool) -> InputError:
+    """The refusal of a weight record at fault: censored, not in kg, else implausible (in that order)."""
+    if censored:
+        return InputError(_where(i, o, "comparator"), f"a weight cannot be censored{_id_note(o)}")
+    if wrong_unit:
+        return InputError(_where(i, o, "unit"), f"weight must be in 'kg', got {o.unit!r}{_id_note(o)}")
     lo, hi = WEIGHT_PLAUSIBLE_KG
-    if not (lo <= float(o.value) <= hi):
-        raise InputError(_where(i, o, "value"),
-                         f"weight {o.value!r} kg is implausible (plausible {lo:g}-{hi:g} kg){_id_note(o)}")
-    return o.time, float(o.value)
+    return InputError(_where(i, o, "value"), f"weight {o.value!r} kg is implausible (plausible {lo:g}-{hi:g} kg)"
+                                             f"{_id_note(o)}")
 
 
 _ORDER = (*QUANTITY_IDS, *FINDING_IDS)
@@ -246,7 +245,7 @@ def build_table(obs: list[Observation]) -> ObservationTable:
     # record at fault (a bad spelling, then a bad weight) is the one refused, as reading in order would
     spelled = c.spelling[rows]
     codes, firsts = np.unique(spelled, return_index=True)
-    faults: list[tuple[int, Exception | None]] = []
+    faults: list[tuple[int, InputError]] = []
     order = np.full(max(len(c.spellings), 1), _FAULT, np.int64)  # spelling -> its series' place, or weight
     for code, at in zip(codes.tolist(), firsts.tolist()):
         i = int(rows[at])
@@ -261,14 +260,14 @@ def build_table(obs: list[Observation]) -> ObservationTable:
     lo, hi = WEIGHT_PLAUSIBLE_KG
     kg = np.array([u is not None and u.strip().casefold() == "kg" for u in c.units] or [False])
     w = c.value[weighed]
-    bad = (c.comp[weighed] != 0) | ~kg[c.unit[weighed]] | ~((w >= lo) & (w <= hi))
+    censored, wrong_unit = c.comp[weighed] != 0, ~kg[c.unit[weighed]]
+    bad = censored | wrong_unit | ~((w >= lo) & (w <= hi))
     if bad.any():
-        faults.append((int(weighed[np.argmax(bad)]), None))
+        k = int(np.argmax(bad))
+        i = int(weighed[k])
+        faults.append((i, _weight_error(i, obs[i], bool(censored[k]), bool(wrong_unit[k]))))
     if faults:
-        i, exc = min(faults, key=lambda f: f[0])
-        if exc is not None:
-            raise exc
-        _weight(i, obs[i])
+        raise min(faults, key=lambda f: f[0])[1]
     weights = sorted(((obs[i].time, float(c.value[i])) for i in weighed.tolist()),
                      key=lambda w: (w[0], w[1]))  # same instant: the heavier counts as the later
     measured = place >= 0
