@@ -166,10 +166,12 @@ def test_upload_bundle_changes_the_ward_list(clinician, server):
     page.get_by_label("Kind of file").select_option("fhir")
     page.get_by_role("button", name="Upload and assess").click()
     result = page.get_by_role("heading", name=re.compile("^Stored from"))
+    result.wait_for()  # the form's answer is a new page: wait for it (is_visible does not wait)
     assert result.is_visible()
     assert server["bundle_patient"] in page.locator("section.result").inner_text()
     shot(page, "06-upload-result")
     page.get_by_role("link", name="Back to the ward list").click()
+    page.wait_for_url(server["base"] + "/")
     assert page.locator("table.ward tbody tr").count() == before + 1
     assert page.get_by_role("link", name=server["bundle_patient"], exact=True).count() == 1
 
